@@ -1,0 +1,31 @@
+//! `lookout`: promtool, amtool and logcli in one, built from the Lookout crates.
+//!
+//! Each subcommand lives in its own module; the spellings and output formats are the contract in
+//! `ARCHITECTURE.md` and the design notes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod util;
+
+/// Lookout: an embeddable observability toolkit compatible with Prometheus, Alertmanager and Loki.
+#[derive(Debug, Parser)]
+#[command(name = "lookout", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check and print series selectors and label sets the way Prometheus reads them.
+    Selector(util::SelectorArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Selector(args) => util::selector(args),
+    }
+}

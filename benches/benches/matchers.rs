@@ -1,4 +1,5 @@
 //! Matcher throughput over every label value of `20kseries.json` (issue: foundation).
+#![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 //!
 //! Matchers are built from values that occur in the data: a literal, a prefix (`abc.*`), an
 //! alternation of literals, and a general regex. Throughput is reported in matches per second
@@ -9,7 +10,9 @@ use lookout_model::{MatchType, Matcher};
 
 fn bench(c: &mut Criterion) {
     let Some(series) = lookout_benches::load_20k_series() else {
-        eprintln!("skipping matcher benchmark: ../shared/datasets/metrics/20kseries.json not found");
+        eprintln!(
+            "skipping matcher benchmark: ../shared/datasets/metrics/20kseries.json not found"
+        );
         return;
     };
     let values: Vec<&str> = series
@@ -38,7 +41,10 @@ fn bench(c: &mut Criterion) {
             continue;
         };
         let hits = values.iter().filter(|v| m.matches(v)).count();
-        eprintln!("{name}: {pattern:?} matches {hits} of {} values", values.len());
+        eprintln!(
+            "{name}: {pattern:?} matches {hits} of {} values",
+            values.len()
+        );
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut n = 0usize;

@@ -13,7 +13,8 @@ pub fn shared_dir() -> PathBuf {
 /// The label sets of `datasets/metrics/20kseries.json` (one JSON object per line), or `None`
 /// when the shared folder is absent.
 pub fn load_20k_series() -> Option<Vec<Vec<(String, String)>>> {
-    let text = std::fs::read_to_string(shared_dir().join("datasets/metrics/20kseries.json")).ok()?;
+    let text =
+        std::fs::read_to_string(shared_dir().join("datasets/metrics/20kseries.json")).ok()?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;

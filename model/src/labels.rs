@@ -86,7 +86,9 @@ fn next_label<'a>(rest: &mut &'a str) -> Option<Label<'a>> {
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Labels {
-        Labels { data: Arc::from("") }
+        Labels {
+            data: Arc::from(""),
+        }
     }
 
     /// Builds a label set from pairs in any order. Pairs with an empty value are left out; when a
@@ -114,7 +116,9 @@ impl Labels {
     /// values. This is not checked (it is the fast path for decoders that read sorted data);
     /// unsorted input produces a label set whose lookups and comparisons are unreliable, but
     /// never undefined behaviour.
-    pub fn from_sorted_unchecked<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Labels {
+    pub fn from_sorted_unchecked<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Labels {
         let mut buf = String::new();
         for (n, v) in pairs {
             put_len(&mut buf, n.len());
@@ -506,8 +510,11 @@ impl LabelsBuilder {
         if self.add.is_empty() && self.del.is_empty() {
             return self.base.clone();
         }
-        let mut added: Vec<(&str, &str)> =
-            self.add.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let mut added: Vec<(&str, &str)> = self
+            .add
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         added.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let base = self.base.iter().filter(|l| {
             !self.del.iter().any(|n| n == l.name) && !self.add.iter().any(|(n, _)| n == l.name)
@@ -628,7 +635,10 @@ fn parse_labels(s: &str) -> Result<Labels, Error> {
                 }
                 let (value, after) = read_string(s, i)?;
                 if pairs.iter().any(|(n, _)| *n == name) {
-                    return Err(Error::parse(name_at, format!("duplicate label name {name:?}")));
+                    return Err(Error::parse(
+                        name_at,
+                        format!("duplicate label name {name:?}"),
+                    ));
                 }
                 pairs.push((name, value));
                 i = skip_ws(s, after);
@@ -675,7 +685,10 @@ mod tests {
     #[test]
     fn display_like_prometheus() {
         let l = ls(&[("__name__", "up"), ("job", "a\"b"), ("my.label", "x")]);
-        assert_eq!(l.to_string(), r#"{__name__="up", job="a\"b", "my.label"="x"}"#);
+        assert_eq!(
+            l.to_string(),
+            r#"{__name__="up", job="a\"b", "my.label"="x"}"#
+        );
         let mut s = String::new();
         l.write_metric_form(&mut s).unwrap();
         assert_eq!(s, r#"up{job="a\"b", "my.label"="x"}"#);
@@ -690,12 +703,22 @@ mod tests {
     #[test]
     fn parse_forms() {
         let a: Labels = r#"up{job="x",instance='y',}"#.parse().unwrap();
-        assert_eq!(a, ls(&[("__name__", "up"), ("job", "x"), ("instance", "y")]));
+        assert_eq!(
+            a,
+            ls(&[("__name__", "up"), ("job", "x"), ("instance", "y")])
+        );
         let b: Labels = r#"{"my.metric", "a.b"="c"}"#.parse().unwrap();
         assert_eq!(b, ls(&[("__name__", "my.metric"), ("a.b", "c")]));
         assert_eq!("{}".parse::<Labels>().unwrap(), Labels::empty());
         assert_eq!("x".parse::<Labels>().unwrap(), ls(&[("__name__", "x")]));
-        for bad in [r#"{a="b""#, r#"{a="b",a="c"}"#, r#"{a}"#, r#"{a=b}"#, r#"x y"#, "{=\"a\"}"] {
+        for bad in [
+            r#"{a="b""#,
+            r#"{a="b",a="c"}"#,
+            r#"{a}"#,
+            r#"{a=b}"#,
+            r#"x y"#,
+            "{=\"a\"}",
+        ] {
             assert!(bad.parse::<Labels>().is_err(), "{bad}");
         }
     }
@@ -737,7 +760,10 @@ mod tests {
         assert_eq!(b.get("b"), None);
         assert_eq!(b.labels(), ls(&[("c", "3"), ("d", "4"), ("e", "5")]));
         b.set("b", "x");
-        assert_eq!(b.labels(), ls(&[("b", "x"), ("c", "3"), ("d", "4"), ("e", "5")]));
+        assert_eq!(
+            b.labels(),
+            ls(&[("b", "x"), ("c", "3"), ("d", "4"), ("e", "5")])
+        );
         let mut seen = Vec::new();
         b.visit(&mut |l| seen.push(l.name.to_string()));
         assert_eq!(seen, ["d", "c", "e", "b"]);

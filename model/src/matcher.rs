@@ -259,15 +259,20 @@ pub fn parse_selector_with(s: &str, opts: RegexOptions) -> Result<Vec<Matcher>, 
             Some(kind) => {
                 i = skip_ws(s, i + kind.as_str().len());
                 if !matches!(s.as_bytes().get(i), Some(b'"' | b'\'' | b'`')) {
-                    return Err(Error::parse(i, "expected a quoted string after the operator"));
+                    return Err(Error::parse(
+                        i,
+                        "expected a quoted string after the operator",
+                    ));
                 }
                 let (value, after) = read_string(s, i)?;
-                let m = Matcher::with_regex_options(kind, &name, &value, opts).map_err(|e| match e {
-                    Error::Regex { reason, .. } => {
-                        Error::parse(i, format!("invalid regex {value:?}: {reason}"))
-                    }
-                    other => other,
-                })?;
+                let m = Matcher::with_regex_options(kind, &name, &value, opts).map_err(
+                    |e| match e {
+                        Error::Regex { reason, .. } => {
+                            Error::parse(i, format!("invalid regex {value:?}: {reason}"))
+                        }
+                        other => other,
+                    },
+                )?;
                 out.push(m);
                 i = skip_ws(s, after);
             }
@@ -293,9 +298,15 @@ mod tests {
     fn missing_label_is_empty() {
         let ls: Labels = r#"{a="1"}"#.parse().unwrap();
         assert!(Matcher::equal("b", "").matches_labels(&ls));
-        assert!(!Matcher::new(MatchType::NotEqual, "b", "").unwrap().matches_labels(&ls));
-        assert!(Matcher::new(MatchType::Regex, "b", ".*").unwrap().matches_labels(&ls));
-        assert!(!Matcher::new(MatchType::Regex, "b", ".+").unwrap().matches_labels(&ls));
+        assert!(!Matcher::new(MatchType::NotEqual, "b", "")
+            .unwrap()
+            .matches_labels(&ls));
+        assert!(Matcher::new(MatchType::Regex, "b", ".*")
+            .unwrap()
+            .matches_labels(&ls));
+        assert!(!Matcher::new(MatchType::Regex, "b", ".+")
+            .unwrap()
+            .matches_labels(&ls));
     }
 
     #[test]
@@ -327,6 +338,9 @@ mod tests {
         let m = Matcher::new(MatchType::Regex, "a", "x|y").unwrap();
         assert_eq!(m.set_matches(), Some(vec!["x", "y"]));
         assert_eq!(Matcher::equal("a", "v").set_matches(), Some(vec!["v"]));
-        assert!(Matcher::new(MatchType::Regex, "a", "x.*").unwrap().set_matches().is_none());
+        assert!(Matcher::new(MatchType::Regex, "a", "x.*")
+            .unwrap()
+            .set_matches()
+            .is_none());
     }
 }

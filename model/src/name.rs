@@ -42,7 +42,9 @@ pub fn is_legacy_label_name(name: &str) -> bool {
         Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
         _ => return false,
     }
-    b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    b[1..]
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// Whether `name` matches the classic metric name rule `[a-zA-Z_:][a-zA-Z0-9_:]*`.

@@ -243,11 +243,16 @@ mod tests {
 
     #[test]
     fn unquote_forms() {
-        assert_eq!(go_unquote_prefix(r#""a\"b" rest"#).unwrap(), ("a\"b".into(), 6));
+        assert_eq!(
+            go_unquote_prefix(r#""a\"b" rest"#).unwrap(),
+            ("a\"b".into(), 6)
+        );
         assert_eq!(go_unquote_prefix(r"'a\'b'").unwrap(), ("a'b".into(), 6));
         assert_eq!(go_unquote_prefix("`a\\nb`").unwrap(), ("a\\nb".into(), 6));
         assert_eq!(
-            go_unquote_prefix(r#""\x41\101\u00e9\U0001F600""#).unwrap().0,
+            go_unquote_prefix(r#""\x41\101\u00e9\U0001F600""#)
+                .unwrap()
+                .0,
             "AAé😀"
         );
         assert!(go_unquote_prefix(r#""abc"#).is_err());

@@ -129,7 +129,9 @@ impl GoRegex {
     /// Whether `s` matches (the whole of `s` when anchored).
     #[inline]
     pub fn is_match(&self, s: &str) -> bool {
-        self.strategy.is_match(s).unwrap_or_else(|| self.regex.is_match(s))
+        self.strategy
+            .is_match(s)
+            .unwrap_or_else(|| self.regex.is_match(s))
     }
 
     /// The compiled Rust regex (anchored if the options said so), for captures.
@@ -161,9 +163,13 @@ impl GoRegex {
     /// When the regex matches exactly the strings with one literal prefix (`abc.*`), that prefix.
     pub fn literal_prefix(&self) -> Option<&str> {
         match &self.strategy {
-            Strategy::Prefix(set, Wild { min1: false, newline: true }) if set.items.len() == 1 => {
-                Some(&set.items[0])
-            }
+            Strategy::Prefix(
+                set,
+                Wild {
+                    min1: false,
+                    newline: true,
+                },
+            ) if set.items.len() == 1 => Some(&set.items[0]),
             _ => None,
         }
     }
@@ -178,7 +184,13 @@ impl GoRegex {
 fn rust_regex_reason(e: &regex::Error) -> String {
     match e {
         regex::Error::CompiledTooBig(n) => format!("regex too large (limit {n} bytes)"),
-        other => other.to_string().lines().last().unwrap_or("invalid regex").trim().to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("invalid regex")
+            .trim()
+            .to_string(),
     }
 }
 
@@ -215,7 +227,10 @@ fn translate(p: &str) -> Result<Translated, String> {
                     let rest: String = chars[i + 2..].iter().take(3).collect();
                     let name_start = if rest.starts_with("P<") {
                         Some(i + 4)
-                    } else if rest.starts_with('<') && !rest.starts_with("<=") && !rest.starts_with("<!") {
+                    } else if rest.starts_with('<')
+                        && !rest.starts_with("<=")
+                        && !rest.starts_with("<!")
+                    {
                         Some(i + 3)
                     } else {
                         None
@@ -250,7 +265,9 @@ fn translate(p: &str) -> Result<Translated, String> {
                             Some('i' | 'm' | 's' | 'U') => any = true,
                             Some('-') if !seen_minus => seen_minus = true,
                             Some(')') | Some(':') => break,
-                            Some(c) => return Err(format!("invalid or unsupported Perl syntax: (?{c}")),
+                            Some(c) => {
+                                return Err(format!("invalid or unsupported Perl syntax: (?{c}"))
+                            }
                             None => return Err("missing closing )".to_string()),
                         }
                         j += 1;
@@ -327,7 +344,12 @@ const ASCII_W: &str = "0-9A-Za-z_";
 const ASCII_S: &str = "\\t\\n\\x0C\\r ";
 
 /// Translates the escape at `chars[i]` (a backslash); returns the index after it.
-fn translate_escape(chars: &[char], i: usize, out: &mut String, in_class: bool) -> Result<usize, String> {
+fn translate_escape(
+    chars: &[char],
+    i: usize,
+    out: &mut String,
+    in_class: bool,
+) -> Result<usize, String> {
     let Some(&c) = chars.get(i + 1) else {
         return Err("trailing backslash at end of expression".to_string());
     };
@@ -345,9 +367,7 @@ fn translate_escape(chars: &[char], i: usize, out: &mut String, in_class: bool) 
         'W' => out.push_str(&class(ASCII_W, true)),
         's' => out.push_str(&class(ASCII_S, false)),
         'S' => out.push_str(&class(ASCII_S, true)),
-        'b' | 'B' if !in_class => {
-            out.push_str(if c == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" })
-        }
+        'b' | 'B' if !in_class => out.push_str(if c == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" }),
         'A' | 'z' if !in_class => {
             out.push('\\');
             out.push(c);
@@ -502,7 +522,8 @@ struct Wild {
 impl Wild {
     #[inline]
     fn accepts(self, s: &str) -> bool {
-        (!self.min1 || !s.is_empty()) && (self.newline || memchr::memchr(b'\n', s.as_bytes()).is_none())
+        (!self.min1 || !s.is_empty())
+            && (self.newline || memchr::memchr(b'\n', s.as_bytes()).is_none())
     }
 }
 
@@ -607,7 +628,10 @@ fn analyze(translated: &str, dot_nl: bool) -> Option<Strategy> {
         }
         (Some(l), Some(r)) if parts.len() >= 3 && !l.min1 && !r.min1 && l.newline == r.newline => {
             let set = finite_concat(&parts[1..parts.len() - 1])?;
-            if set.iter().any(|s| s.is_empty() || (!l.newline && s.contains('\n'))) {
+            if set
+                .iter()
+                .any(|s| s.is_empty() || (!l.newline && s.contains('\n')))
+            {
                 return None;
             }
             let finders = set
@@ -641,7 +665,14 @@ fn wild(h: &Hir) -> Option<Wild> {
     let ranges = cls.ranges();
     let newline = match ranges {
         [a] if a.start() == '\0' && a.end() == '\u{10FFFF}' => true,
-        [a, b] if a.start() == '\0' && a.end() == '\t' && b.start() == '\x0B' && b.end() == '\u{10FFFF}' => false,
+        [a, b]
+            if a.start() == '\0'
+                && a.end() == '\t'
+                && b.start() == '\x0B'
+                && b.end() == '\u{10FFFF}' =>
+        {
+            false
+        }
         _ => return None,
     };
     Some(Wild {
@@ -736,16 +767,22 @@ mod tests {
     #[test]
     fn fast_paths_agree_with_engine() {
         let pats = [
-            "foo", "foo|bar", "abc.*", "abc.+", ".*abc", ".+abc", ".*abc.*", ".*", ".+", "(a|ab).*",
-            "x?y", "a{2}", "(?i)ab", "", "a|", "[abc]d",
+            "foo", "foo|bar", "abc.*", "abc.+", ".*abc", ".+abc", ".*abc.*", ".*", ".+",
+            "(a|ab).*", "x?y", "a{2}", "(?i)ab", "", "a|", "[abc]d",
         ];
-        let vals = ["", "foo", "bar", "abc", "abcd", "xabc", "xabcx", "a\nb", "abc\n", "\nabc", "ab",
-            "aab", "y", "xy", "aa", "AB", "aB", "ad", "a"];
+        let vals = [
+            "", "foo", "bar", "abc", "abcd", "xabc", "xabcx", "a\nb", "abc\n", "\nabc", "ab",
+            "aab", "y", "xy", "aa", "AB", "aB", "ad", "a",
+        ];
         for opts in [RegexOptions::PROMETHEUS, RegexOptions::PROMETHEUS2] {
             for p in pats {
                 let r = GoRegex::with_options(p, opts).unwrap();
                 for v in vals {
-                    assert_eq!(r.is_match(v), r.regex().is_match(v), "{p:?} on {v:?} ({opts:?})");
+                    assert_eq!(
+                        r.is_match(v),
+                        r.regex().is_match(v),
+                        "{p:?} on {v:?} ({opts:?})"
+                    );
                 }
             }
         }
@@ -790,14 +827,30 @@ mod tests {
         assert_eq!(r.capture_index("first"), Some(1));
         assert_eq!(r.capture_index("1x"), Some(2));
         // Word boundary stays ASCII.
-        assert!(GoRegex::with_options(r"\bfoo\b", RegexOptions::SEARCH).unwrap().is_match("a foo b"));
+        assert!(GoRegex::with_options(r"\bfoo\b", RegexOptions::SEARCH)
+            .unwrap()
+            .is_match("a foo b"));
     }
 
     #[test]
     fn go_rejections() {
         for bad in [
-            r"a{1001}", r"a{2,1}", r"(?x)a", r"\1", r"\8", r"\C", r"(?=a)", r"(?!a)", r"(?<=a)",
-            r"a\", r"[a", r"(a", r"\e", r"(?P<a-b>x)", r"(?P<a>x)(?P<a>y)", "(?)",
+            r"a{1001}",
+            r"a{2,1}",
+            r"(?x)a",
+            r"\1",
+            r"\8",
+            r"\C",
+            r"(?=a)",
+            r"(?!a)",
+            r"(?<=a)",
+            r"a\",
+            r"[a",
+            r"(a",
+            r"\e",
+            r"(?P<a-b>x)",
+            r"(?P<a>x)(?P<a>y)",
+            "(?)",
         ] {
             assert!(GoRegex::new(bad).is_err(), "{bad} should be rejected");
         }

@@ -119,7 +119,10 @@ impl SampleIterator for SliceIterator<'_> {
         self.samples
             .get(self.pos.wrapping_sub(1))
             .copied()
-            .unwrap_or(Sample { t: i64::MIN, v: f64::NAN })
+            .unwrap_or(Sample {
+                t: i64::MIN,
+                v: f64::NAN,
+            })
     }
 
     fn at_t(&self) -> i64 {

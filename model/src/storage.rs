@@ -55,7 +55,8 @@ pub trait Querier {
 
     /// The sorted, unique label names of the series that satisfy `matchers` (all series when
     /// `matchers` is empty).
-    fn label_names(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<Vec<String>, Error>;
+    fn label_names(&self, mint: i64, maxt: i64, matchers: &[Matcher])
+        -> Result<Vec<String>, Error>;
 
     /// The sorted, unique values of label `name` among the series that satisfy `matchers`.
     fn label_values(
@@ -68,25 +69,49 @@ pub trait Querier {
 }
 
 impl<Q: Querier + ?Sized> Querier for &Q {
-    fn select<'a>(&'a self, mint: i64, maxt: i64, m: &[Matcher], h: &SelectHints) -> Result<SeriesSet<'a>, Error> {
+    fn select<'a>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        m: &[Matcher],
+        h: &SelectHints,
+    ) -> Result<SeriesSet<'a>, Error> {
         (**self).select(mint, maxt, m, h)
     }
     fn label_names(&self, mint: i64, maxt: i64, m: &[Matcher]) -> Result<Vec<String>, Error> {
         (**self).label_names(mint, maxt, m)
     }
-    fn label_values(&self, mint: i64, maxt: i64, n: &str, m: &[Matcher]) -> Result<Vec<String>, Error> {
+    fn label_values(
+        &self,
+        mint: i64,
+        maxt: i64,
+        n: &str,
+        m: &[Matcher],
+    ) -> Result<Vec<String>, Error> {
         (**self).label_values(mint, maxt, n, m)
     }
 }
 
 impl<Q: Querier + ?Sized> Querier for Arc<Q> {
-    fn select<'a>(&'a self, mint: i64, maxt: i64, m: &[Matcher], h: &SelectHints) -> Result<SeriesSet<'a>, Error> {
+    fn select<'a>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        m: &[Matcher],
+        h: &SelectHints,
+    ) -> Result<SeriesSet<'a>, Error> {
         (**self).select(mint, maxt, m, h)
     }
     fn label_names(&self, mint: i64, maxt: i64, m: &[Matcher]) -> Result<Vec<String>, Error> {
         (**self).label_names(mint, maxt, m)
     }
-    fn label_values(&self, mint: i64, maxt: i64, n: &str, m: &[Matcher]) -> Result<Vec<String>, Error> {
+    fn label_values(
+        &self,
+        mint: i64,
+        maxt: i64,
+        n: &str,
+        m: &[Matcher],
+    ) -> Result<Vec<String>, Error> {
         (**self).label_values(mint, maxt, n, m)
     }
 }
@@ -141,15 +166,17 @@ impl MemStorage {
     }
 
     fn matching(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Vec<(&Labels, &[Sample])> {
-        self.series.iter().filter_map(|(ls, samples)| {
-            if !matchers.iter().all(|m| m.matches_labels(ls)) {
-                return None;
-            }
-            let lo = samples.partition_point(|s| s.t < mint);
-            let hi = samples.partition_point(|s| s.t <= maxt);
-            (lo < hi).then(|| (ls, &samples[lo..hi]))
-        })
-        .collect()
+        self.series
+            .iter()
+            .filter_map(|(ls, samples)| {
+                if !matchers.iter().all(|m| m.matches_labels(ls)) {
+                    return None;
+                }
+                let lo = samples.partition_point(|s| s.t < mint);
+                let hi = samples.partition_point(|s| s.t <= maxt);
+                (lo < hi).then(|| (ls, &samples[lo..hi]))
+            })
+            .collect()
     }
 }
 
@@ -182,7 +209,12 @@ impl Querier for MemStorage {
         })))
     }
 
-    fn label_names(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<Vec<String>, Error> {
+    fn label_names(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, Error> {
         let mut names: Vec<String> = Vec::new();
         for (ls, _) in self.matching(mint, maxt, matchers) {
             for l in ls.iter() {
@@ -194,7 +226,13 @@ impl Querier for MemStorage {
         Ok(names)
     }
 
-    fn label_values(&self, mint: i64, maxt: i64, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, Error> {
+    fn label_values(
+        &self,
+        mint: i64,
+        maxt: i64,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, Error> {
         let mut values: Vec<String> = Vec::new();
         for (ls, _) in self.matching(mint, maxt, matchers) {
             if let Some(v) = ls.get(name) {
@@ -231,10 +269,16 @@ mod tests {
     fn select_sorted_and_trimmed() {
         let db = db();
         let ms = parse_selector(r#"{job="a"}"#).unwrap();
-        let set: Vec<_> = db.select(6, 20, &ms, &SelectHints::default()).unwrap().collect();
+        let set: Vec<_> = db
+            .select(6, 20, &ms, &SelectHints::default())
+            .unwrap()
+            .collect();
         assert_eq!(set.len(), 1, "other has no sample in range");
         let s = set[0].as_ref().unwrap();
-        assert_eq!(s.labels().to_string(), r#"{__name__="up", instance="1", job="a"}"#);
+        assert_eq!(
+            s.labels().to_string(),
+            r#"{__name__="up", instance="1", job="a"}"#
+        );
         let mut it = s.iter();
         let mut got = vec![];
         while it.next() == ValueKind::Float {
@@ -246,9 +290,15 @@ mod tests {
     #[test]
     fn label_queries() {
         let db = db();
-        assert_eq!(db.label_names(0, 100, &[]).unwrap(), ["__name__", "instance", "job"]);
+        assert_eq!(
+            db.label_names(0, 100, &[]).unwrap(),
+            ["__name__", "instance", "job"]
+        );
         let ms = parse_selector("up").unwrap();
         assert_eq!(db.label_values(0, 100, "job", &ms).unwrap(), ["a", "b"]);
-        assert_eq!(db.label_values(0, 100, "__name__", &[]).unwrap(), ["other", "up"]);
+        assert_eq!(
+            db.label_values(0, 100, "__name__", &[]).unwrap(),
+            ["other", "up"]
+        );
     }
 }

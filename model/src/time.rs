@@ -49,9 +49,7 @@ pub fn parse_duration(s: &str) -> Result<i64, Error> {
         let rest = &s[i..];
         let unit = MS_PER[next_unit..]
             .iter()
-            .position(|(u, _)| {
-                rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms"))
-            })
+            .position(|(u, _)| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
             .map(|p| p + next_unit)
             .ok_or_else(|| bad("duration", s))?;
         let (u, mult) = MS_PER[unit];
@@ -72,7 +70,11 @@ pub fn format_duration(ms: i64) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
-    let (neg, mut rest) = if ms < 0 { (true, -(ms as i128)) } else { (false, ms as i128) };
+    let (neg, mut rest) = if ms < 0 {
+        (true, -(ms as i128))
+    } else {
+        (false, ms as i128)
+    };
     if neg {
         out.push('-');
     }
@@ -119,12 +121,19 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
             None
         }
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -191,7 +200,17 @@ mod tests {
         assert_eq!(parse_duration("100ms").unwrap(), 100);
         assert_eq!(parse_duration("1m1ms").unwrap(), 60_001);
         assert_eq!(parse_duration("1y").unwrap(), 365 * 86_400_000);
-        for bad in ["", "5", "1.5h", "-1m", "30m1h", "1h1h", "1x", "1hh", "99999999999999999999y"] {
+        for bad in [
+            "",
+            "5",
+            "1.5h",
+            "-1m",
+            "30m1h",
+            "1h1h",
+            "1x",
+            "1hh",
+            "99999999999999999999y",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
@@ -211,10 +230,27 @@ mod tests {
         assert_eq!(parse_timestamp("0").unwrap(), 0);
         assert_eq!(parse_timestamp("1700000000.5").unwrap(), 1_700_000_000_500);
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_timestamp("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000);
-        assert_eq!(parse_timestamp("2023-11-14T23:13:20.250+01:00").unwrap(), 1_700_000_000_250);
-        assert_eq!(parse_timestamp("2000-02-29T00:00:00Z").unwrap(), 951_782_400_000);
-        for bad in ["", "NaN", "Inf", "1e3", "2023-02-30T00:00:00Z", "2023-11-14T22:13:20", "2023-11-14"] {
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14T23:13:20.250+01:00").unwrap(),
+            1_700_000_000_250
+        );
+        assert_eq!(
+            parse_timestamp("2000-02-29T00:00:00Z").unwrap(),
+            951_782_400_000
+        );
+        for bad in [
+            "",
+            "NaN",
+            "Inf",
+            "1e3",
+            "2023-02-30T00:00:00Z",
+            "2023-11-14T22:13:20",
+            "2023-11-14",
+        ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
     }

@@ -51,7 +51,10 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        skip(&format!("shared data folder {} not found (set LOOKOUT_SHARED)", dir.display()));
+        skip(&format!(
+            "shared data folder {} not found (set LOOKOUT_SHARED)",
+            dir.display()
+        ));
         None
     }
 }
@@ -76,7 +79,9 @@ pub fn oracle(name: &str) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    skip(&format!("oracle binary `{name}` not on PATH (apt-get install prometheus prometheus-alertmanager)"));
+    skip(&format!(
+        "oracle binary `{name}` not on PATH (apt-get install prometheus prometheus-alertmanager)"
+    ));
     None
 }
 
@@ -140,7 +145,12 @@ pub mod http {
     }
 
     /// `POST path` with a body and extra headers on 127.0.0.1:port.
-    pub fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+    pub fn post(
+        port: u16,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
         request(port, "POST", path, headers, body)
     }
 
@@ -179,8 +189,9 @@ pub mod http {
         s.write_all(body)?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
-        parse_response(&raw)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response"))
+        parse_response(&raw).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response")
+        })
     }
 
     fn parse_response(raw: &[u8]) -> Option<Response> {
@@ -193,10 +204,17 @@ pub mod http {
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         let mut body = raw[split + 4..].to_vec();
-        if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
             body = dechunk(&body)?;
         }
-        Some(Response { status, headers, body })
+        Some(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {

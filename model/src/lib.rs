@@ -39,7 +39,7 @@ pub use crate::format::{format_api_float, format_go_g};
 pub use crate::labels::{Label, LabelView, Labels, LabelsBuilder, LabelsIter};
 pub use crate::matcher::{parse_selector, parse_selector_with, MatchType, Matcher};
 pub use crate::name::{is_legacy_label_name, is_legacy_metric_name, NameValidation, METRIC_NAME};
-pub use crate::quote::{go_quote, write_go_quoted};
+pub use crate::quote::{go_quote, parse_go_string, write_go_quoted};
 pub use crate::regex::{GoRegex, RegexOptions};
 pub use crate::sample::{
     is_stale_nan, stale_nan, Sample, SampleIterator, SliceIterator, ValueKind, STALE_NAN_BITS,

@@ -81,7 +81,17 @@ fn is_go_printable(c: char) -> bool {
     ) && (cp & 0xfffe) != 0xfffe
 }
 
-/// Why [`go_unquote`] rejected its input, with the byte offset into the quoted text.
+/// Reads one Go string literal (`"…"`, `'…'` or `` `…` ``) at the start of `input`, as Go's
+/// `strconv.Unquote` reads it (single-quoted strings may hold any number of characters, as in
+/// PromQL). Returns the value and the number of bytes consumed; the error carries the byte offset.
+pub fn parse_go_string(input: &str) -> Result<(String, usize), crate::Error> {
+    go_unquote_prefix(input).map_err(|e| crate::Error::Parse {
+        offset: e.offset,
+        message: e.message.into(),
+    })
+}
+
+/// Why [`go_unquote_prefix`] rejected its input, with the byte offset into the quoted text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UnquoteError {
     pub(crate) offset: usize,

@@ -234,3 +234,15 @@ fn hostile_templates_are_bounded() {
         .to_string()
         .contains("output exceeded"));
 }
+
+#[test]
+fn fuzz_regression_non_letter_unicode_in_action() {
+    // Found by the template_parse_exec fuzz target: a non-ASCII character that is not a letter
+    // made the lexer stop advancing and grow its token list until memory ran out.
+    let text = "{{ if,ge $k, \u{702} :=].LabelS$k.}};$";
+    assert!(Template::parse("x", text, Funcs::builtins()).is_err());
+    assert!(Template::parse("x", "{{ \u{702} }}", Funcs::builtins())
+        .unwrap_err()
+        .to_string()
+        .contains("unexpected"));
+}

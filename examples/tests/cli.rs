@@ -22,7 +22,10 @@ fn help_and_version() {
 
 #[test]
 fn unknown_subcommand_fails() {
-    let out = lookout().arg("no-such-command").output().expect("run lookout");
+    let out = lookout()
+        .arg("no-such-command")
+        .output()
+        .expect("run lookout");
     assert!(!out.status.success());
 }
 
@@ -37,7 +40,10 @@ fn selector_prints_canonical_matchers() {
         String::from_utf8_lossy(&out.stdout),
         "{__name__=\"up\", job=~\"api|web\", \"my.label\"!=\"\"}\n"
     );
-    let out = lookout().args(["selector", "{job="]).output().expect("run lookout");
+    let out = lookout()
+        .args(["selector", "{job="])
+        .output()
+        .expect("run lookout");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("byte 5"));
 }

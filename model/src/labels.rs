@@ -131,6 +131,25 @@ impl Labels {
         }
     }
 
+    /// Like [`Labels::from_sorted_unchecked`], but encodes into `scratch` (cleared first) and
+    /// copies the result into the new label set, so a caller that reuses `scratch` (relabeling,
+    /// scrape loops) pays exactly one allocation per label set.
+    pub fn from_sorted_unchecked_in<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        scratch: &mut String,
+    ) -> Labels {
+        scratch.clear();
+        for (n, v) in pairs {
+            put_len(scratch, n.len());
+            scratch.push_str(n);
+            put_len(scratch, v.len());
+            scratch.push_str(v);
+        }
+        Labels {
+            data: Arc::from(scratch.as_str()),
+        }
+    }
+
     /// The number of labels.
     pub fn len(&self) -> usize {
         self.iter().count()

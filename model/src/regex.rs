@@ -272,7 +272,8 @@ fn translate(p: &str) -> Result<Translated, String> {
                         }
                         j += 1;
                     }
-                    if !any || chars[j - 1] == '-' {
+                    // `(?:…)` is a plain non-capturing group; `(?)` and `(?i-)` lack flags.
+                    if (!any && chars[j] != ':') || chars[j - 1] == '-' {
                         return Err("invalid or unsupported Perl syntax: missing flags".to_string());
                     }
                     out.extend(&chars[i..=j]);
@@ -822,6 +823,9 @@ mod tests {
         assert!(re(r"a{").is_match("a{"));
         assert!(re(r"a{,2}").is_match("a{,2}"));
         assert!(re(r"a{2}").is_match("aa"));
+        // Non-capturing groups without flags.
+        assert!(re(r"(?:a|b)c").is_match("bc"));
+        assert!(GoRegex::new("(?-:a)").is_err());
         // Named groups, including Go names that start with a digit.
         let r = re(r"(?P<first>a)(?<1x>b)");
         assert_eq!(r.capture_index("first"), Some(1));

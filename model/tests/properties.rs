@@ -32,6 +32,8 @@ fn pattern() -> impl Strategy<Value = String> {
         Just("[^a]".to_string()),
         Just("b?".to_string()),
         Just("(a|bc)".to_string()),
+        Just("(?:a|bc)".to_string()),
+        Just("(?i:ab)".to_string()),
         Just("\\n".to_string()),
         Just("c+".to_string()),
     ];

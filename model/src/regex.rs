@@ -9,6 +9,7 @@
 //! substrings), so those cost no regex engine per value.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 use rustc_hash::FxHashSet;
@@ -60,7 +61,12 @@ impl Default for RegexOptions {
 #[derive(Clone)]
 pub struct GoRegex {
     pattern: String,
-    regex: regex::Regex,
+    /// The full Rust pattern (translated, anchored and flagged as the options say).
+    full: Box<str>,
+    size_limit: usize,
+    /// Compiled on first use when the pattern is small enough that compiling cannot fail;
+    /// compiled at construction otherwise, so that size errors surface there.
+    regex: OnceLock<regex::Regex>,
     strategy: Strategy,
     /// Go group names by capture index (index 0 is the whole match and has none).
     group_names: Vec<Option<String>>,
@@ -97,17 +103,30 @@ impl GoRegex {
         } else {
             format!("(?{flags}:{})", translated.pattern)
         };
-        let regex = regex::RegexBuilder::new(&full)
-            .size_limit(opts.size_limit)
-            .dfa_size_limit(opts.size_limit)
+        // Parsing validates the syntax and gives the shape; compiling the matcher is the
+        // expensive part (tens of microseconds), so it is deferred when it cannot fail: a short
+        // pattern with no counted repetition and no Unicode class compiles far below any limit.
+        let hir = regex_syntax::ParserBuilder::new()
+            .dot_matches_new_line(opts.dot_matches_newline)
             .build()
-            .map_err(|e| err(rust_regex_reason(&e)))?;
+            .parse(&translated.pattern)
+            .map_err(|e| err(syntax_reason(&e)))?;
+        let lazy_ok = translated.pattern.len() <= 64
+            && !translated.pattern.contains(['{', '}'])
+            && !translated.pattern.contains("\\p")
+            && !translated.pattern.contains("\\P");
+        let regex = OnceLock::new();
+        if !lazy_ok {
+            let compiled =
+                compile(&full, opts.size_limit).map_err(|e| err(rust_regex_reason(&e)))?;
+            let _ = regex.set(compiled);
+        }
         let strategy = if opts.anchored {
-            analyze(&translated.pattern, opts.dot_matches_newline).unwrap_or(Strategy::Regex)
+            analyze(&hir).unwrap_or(Strategy::Regex)
         } else {
             Strategy::Regex
         };
-        let mut group_names = vec![None; regex.captures_len()];
+        let mut group_names = vec![None; hir.properties().explicit_captures_len() + 1];
         for (go, idx) in translated.names {
             if let Some(slot) = group_names.get_mut(idx) {
                 *slot = Some(go);
@@ -115,6 +134,8 @@ impl GoRegex {
         }
         Ok(GoRegex {
             pattern: pattern.to_string(),
+            full: full.into_boxed_str(),
+            size_limit: opts.size_limit,
             regex,
             strategy,
             group_names,
@@ -131,12 +152,20 @@ impl GoRegex {
     pub fn is_match(&self, s: &str) -> bool {
         self.strategy
             .is_match(s)
-            .unwrap_or_else(|| self.regex.is_match(s))
+            .unwrap_or_else(|| self.regex().is_match(s))
     }
 
     /// The compiled Rust regex (anchored if the options said so), for captures.
     pub fn regex(&self) -> &regex::Regex {
-        &self.regex
+        self.regex.get_or_init(|| {
+            // Only small patterns are deferred (see `with_options`), and those compile well
+            // within the limit; should that ever fail, fall back to a regex that matches nothing
+            // rather than panic.
+            compile(&self.full, self.size_limit)
+                .or_else(|_| compile(&self.full, usize::MAX / 4))
+                .or_else(|_| regex::Regex::new(r"[^\x00-\x{10FFFF}]"))
+                .unwrap_or_else(|_| unreachable_regex())
+        })
     }
 
     /// The capture index of the Go group name `name` (`(?P<name>…)` or `(?<name>…)`).
@@ -179,6 +208,31 @@ impl GoRegex {
     pub fn strategy_name(&self) -> &'static str {
         self.strategy.kind()
     }
+}
+
+fn compile(full: &str, size_limit: usize) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(full)
+        .size_limit(size_limit)
+        .dfa_size_limit(size_limit)
+        .build()
+}
+
+/// A regex that matches nothing, built from a pattern the regex crate always accepts.
+fn unreachable_regex() -> regex::Regex {
+    // `\b\B` can never hold at one position; the pattern is a constant the crate accepts.
+    match regex::Regex::new(r"\b\B") {
+        Ok(r) => r,
+        Err(_) => unreachable!("constant pattern compiles"),
+    }
+}
+
+fn syntax_reason(e: &regex_syntax::Error) -> String {
+    e.to_string()
+        .lines()
+        .last()
+        .unwrap_or("invalid regex")
+        .trim()
+        .to_string()
 }
 
 fn rust_regex_reason(e: &regex::Error) -> String {
@@ -600,13 +654,8 @@ impl Strategy {
 }
 
 /// Picks a fast strategy for the anchored pattern, if its shape allows one.
-fn analyze(translated: &str, dot_nl: bool) -> Option<Strategy> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .dot_matches_new_line(dot_nl)
-        .build()
-        .parse(translated)
-        .ok()?;
-    let hir = strip_captures(&hir);
+fn analyze(hir: &Hir) -> Option<Strategy> {
+    let hir = strip_captures(hir);
     if let Some(set) = finite(hir, SET_MAX) {
         return Some(Strategy::Set(LiteralSet::new(set)));
     }

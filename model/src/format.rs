@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-/// Formats a value as Prometheus' HTTP API does (`strconv.FormatFloat(v, 'f', -1, 64)`):
-/// the shortest decimal that reads back as the same float, never in exponent form; `NaN`,
+/// Formats a value as Prometheus' HTTP API does (`jsonutil.MarshalFloat`): the shortest digits
+/// that read back as the same float, in plain decimal (`strconv` 'f', -1) unless the magnitude is
+/// below 1e-6 or at least 1e21, where Go's exponent form is used (`1e-07`, `1.5e+300`); `NaN`,
 /// `+Inf` and `-Inf` spelled so.
 pub fn format_api_float(v: f64, out: &mut String) {
     if v.is_nan() {
@@ -12,11 +13,26 @@ pub fn format_api_float(v: f64, out: &mut String) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+        push_go_exponent_form(v, out);
     } else {
         // Rust's Display for f64 prints the shortest round-trip digits without an exponent,
         // which is exactly Go's 'f' format with precision -1.
         let _ = write!(out, "{v}");
     }
+}
+
+/// Go's 'e' format with the shortest digits: `d.ddde±XX`, at least two exponent digits.
+fn push_go_exponent_form(v: f64, out: &mut String) {
+    let sci = format!("{v:e}");
+    let (mant, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (sci.as_str(), 0),
+    };
+    out.push_str(mant);
+    out.push('e');
+    out.push(if exp < 0 { '-' } else { '+' });
+    let _ = write!(out, "{:02}", exp.abs());
 }
 
 /// Formats a value as Go's `%g` verb (`strconv.FormatFloat(v, 'g', -1, 64)`): shortest digits,
@@ -35,32 +51,16 @@ pub fn format_go_g(v: f64, out: &mut String) {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
     }
-    // `{:e}` gives the shortest round-trip digits as d.ddde±x.
-    let sci = format!("{v:e}");
-    let (mant, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
-    };
     // Go's strconv ('g', shortest): %e form when the decimal exponent is < -4 or >= 6.
-    let (neg, digits_part) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = digits_part.chars().filter(|c| *c != '.').collect();
-    if neg {
-        out.push('-');
-    }
+    let sci = format!("{v:e}");
+    let exp = sci
+        .split_once('e')
+        .and_then(|(_, e)| e.parse::<i32>().ok())
+        .unwrap_or(0);
     if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let _ = write!(out, "{:02}", exp.abs());
+        push_go_exponent_form(v, out);
     } else {
-        let _ = write!(out, "{}", v.abs());
+        let _ = write!(out, "{v}");
     }
 }
 
@@ -85,8 +85,12 @@ mod tests {
         assert_eq!(api(1.0), "1");
         assert_eq!(api(1.5), "1.5");
         assert_eq!(api(-0.0), "-0");
-        assert_eq!(api(1e21), "1000000000000000000000");
-        assert_eq!(api(1e-7), "0.0000001");
+        // Prometheus' MarshalFloat switches to exponent form outside [1e-6, 1e21).
+        assert_eq!(api(1e21), "1e+21");
+        assert_eq!(api(999999999999999900000.0), "999999999999999900000");
+        assert_eq!(api(1e-7), "1e-07");
+        assert_eq!(api(0.000001), "0.000001");
+        assert_eq!(api(-1.5e300), "-1.5e+300");
         assert_eq!(api(f64::NAN), "NaN");
         assert_eq!(api(f64::INFINITY), "+Inf");
         assert_eq!(api(f64::NEG_INFINITY), "-Inf");

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod expo;
+mod promql;
+mod promql_test;
+mod relabel;
+mod tsdb;
 mod util;
 
 /// Lookout: an embeddable observability toolkit compatible with Prometheus, Alertmanager and Loki.
@@ -21,11 +26,23 @@ struct Cli {
 enum Command {
     /// Check and print series selectors and label sets the way Prometheus reads them.
     Selector(util::SelectorArgs),
+    /// Parse exposition payloads (Prometheus text, OpenMetrics, protobuf).
+    Expo(expo::ExpoArgs),
+    /// Parse and print PromQL expressions.
+    Promql(promql::PromqlArgs),
+    /// Apply a YAML list of relabel configs to label sets given as JSON lines.
+    Relabel(relabel::RelabelArgs),
+    /// Inspect Prometheus-format TSDB data directories.
+    Tsdb(tsdb::TsdbArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Selector(args) => util::selector(args),
+        Command::Expo(args) => expo::run(args),
+        Command::Promql(args) => promql::run(args),
+        Command::Relabel(args) => relabel::run(args),
+        Command::Tsdb(args) => tsdb::run(args),
     }
 }

@@ -40,6 +40,7 @@ pub struct Labels {
 
 /// Writes `n` as base-64 digits, least significant first, each in one byte below 0x80: bit 6 set
 /// means another digit follows. Lengths below 64 take one byte.
+#[inline]
 fn put_len(buf: &mut String, mut n: usize) {
     loop {
         let digit = (n & 0x3f) as u8;

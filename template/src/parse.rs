@@ -277,7 +277,9 @@ fn lex(src: &str) -> Result<Vec<Token>, Error> {
                     i = j;
                     Tok::Number(n)
                 }
-                c if (c.is_ascii_alphabetic() || c == b'_' || c >= 0x80) && ident_end(src, i) > i => {
+                c if (c.is_ascii_alphabetic() || c == b'_' || c >= 0x80)
+                    && ident_end(src, i) > i =>
+                {
                     let j = ident_end(src, i);
                     let name = src[i..j].to_string();
                     i = j;

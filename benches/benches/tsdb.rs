@@ -1,0 +1,350 @@
+//! lookout-tsdb: XOR chunk encode/decode, head ingestion with the WAL on, WAL replay, head memory
+//! per series and bytes per sample (issue 5).
+#![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
+//!
+//! Shapes:
+//! - `xor/prometheus_shape`: Prometheus' `BenchmarkXORAppender`/`BenchmarkXORIterator` data
+//!   (t += 1000 ms, v += 100, 250 samples per chunk).
+//! - `xor/real_selfscrape`: the counters and gauges Prometheus 2.42 scraped from itself
+//!   (`prometheus-2.42-generated/selfscrape-data`), 120-sample chunks.
+//! - `xor/alp_*`: the high-entropy float datasets (ALP row groups) at 15 s spacing, 120 per chunk.
+//! - `head/ingest_20k`: the label sets of `20kseries.json` (10,000 series), one commit per scrape,
+//!   WAL on (snappy, default fsync policy), appends by series reference after the first scrape as
+//!   `promtool tsdb bench write` does.
+//!
+//! Outside criterion the run prints the full `promtool tsdb bench write` workload
+//! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
+//! (counting allocator) and bytes per sample.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use lookout_model::{Labels, Querier, SampleIterator, SelectHints, ValueKind};
+use lookout_tsdb::{Head, HeadOptions, SeriesRef, XorChunk, XorIterator};
+
+/// Counts live heap bytes so the head's memory per series can be measured.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: `p` was allocated by `System` with layout `l`.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, Ordering::Relaxed);
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: `p` was allocated by `System` with layout `l`.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+type Series = Vec<(i64, f64)>;
+
+fn prometheus_shape(n: usize) -> Vec<Series> {
+    let (mut t, mut v) = (1_234_123_324i64, 1_243_535.123f64);
+    let all: Vec<(i64, f64)> = (0..n)
+        .map(|_| {
+            t += 1000;
+            v += 100.0;
+            (t, v)
+        })
+        .collect();
+    all.chunks(250).map(<[_]>::to_vec).collect()
+}
+
+fn selfscrape_series() -> Option<Vec<Series>> {
+    let src = lookout_benches::shared_dir()
+        .join("datasets/metrics/prometheus-2.42-generated/selfscrape-data/wal");
+    if !src.is_dir() {
+        return None;
+    }
+    let tmp = tempfile::tempdir().ok()?;
+    std::fs::create_dir_all(tmp.path().join("wal")).ok()?;
+    for e in std::fs::read_dir(&src).ok()? {
+        let e = e.ok()?;
+        std::fs::copy(e.path(), tmp.path().join("wal").join(e.file_name())).ok()?;
+    }
+    let (head, _) = Head::open(tmp.path(), HeadOptions::default()).ok()?;
+    let all = lookout_model::Matcher::new(lookout_model::MatchType::Regex, "", ".*").ok()?;
+    let set = head
+        .select(i64::MIN, i64::MAX, &[all], &SelectHints::default())
+        .ok()?;
+    let mut out = Vec::new();
+    for s in set {
+        let s = s.ok()?;
+        let mut it = s.iter();
+        let mut v = Vec::new();
+        while it.next() == ValueKind::Float {
+            v.push((it.at().t, it.at().v));
+        }
+        for c in v.chunks(120) {
+            out.push(c.to_vec());
+        }
+    }
+    Some(out)
+}
+
+fn alp_series(name: &str) -> Option<Vec<Series>> {
+    let b = std::fs::read(
+        lookout_benches::shared_dir()
+            .join("datasets/metrics/alp-float-samples")
+            .join(name),
+    )
+    .ok()?;
+    let vals: Vec<(i64, f64)> = b
+        .chunks_exact(8)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            (1_700_000_000_000 + i as i64 * 15_000, f64::from_le_bytes(a))
+        })
+        .collect();
+    Some(vals.chunks(120).map(<[_]>::to_vec).collect())
+}
+
+fn encode_all(series: &[Series]) -> Vec<Vec<u8>> {
+    series
+        .iter()
+        .map(|s| {
+            let mut c = XorChunk::new();
+            for &(t, v) in s {
+                c.append(t, v).expect("fits");
+            }
+            c.into_bytes()
+        })
+        .collect()
+}
+
+fn bench_xor(c: &mut Criterion) {
+    let mut sets: Vec<(String, Vec<Series>)> =
+        vec![("prometheus_shape".into(), prometheus_shape(250 * 400))];
+    match selfscrape_series() {
+        Some(s) => sets.push(("real_selfscrape".into(), s)),
+        None => eprintln!("skipping real_selfscrape: shared data not found"),
+    }
+    for name in [
+        "city_temperature_f_tw.bin",
+        "bitcoin_transactions_f_tw.bin",
+        "food_prices_tw.bin",
+        "gov26_tw.bin",
+        "nyc29_tw.bin",
+    ] {
+        if let Some(s) = alp_series(name) {
+            sets.push((format!("alp_{}", name.trim_end_matches(".bin")), s));
+        }
+    }
+    let mut g = c.benchmark_group("xor");
+    for (name, series) in &sets {
+        let n: usize = series.iter().map(Vec::len).sum();
+        let chunks = encode_all(series);
+        let bytes: usize = chunks.iter().map(Vec::len).sum();
+        eprintln!(
+            "xor/{name}: {n} samples, {:.3} bytes/sample ({:.2} bits)",
+            bytes as f64 / n as f64,
+            bytes as f64 * 8.0 / n as f64
+        );
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("encode/{name}"), |b| {
+            b.iter(|| {
+                for s in series {
+                    let mut c = XorChunk::new();
+                    for &(t, v) in s {
+                        c.append(t, v).expect("fits");
+                    }
+                    black_box(c.bytes());
+                }
+            })
+        });
+        g.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| {
+                let mut acc = 0i64;
+                for ch in &chunks {
+                    let mut it = XorIterator::new(ch);
+                    while it.next() == ValueKind::Float {
+                        acc = acc.wrapping_add(it.at_t());
+                        black_box(it.at().v);
+                    }
+                }
+                black_box(acc)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn label_sets(n: usize) -> Option<Vec<Labels>> {
+    let sets = lookout_benches::load_20k_series()?;
+    Some(
+        sets.into_iter()
+            .take(n)
+            .map(Labels::from_pairs)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Creates every series with its first sample (one commit), returning the references.
+fn first_scrape(head: &Head, labels: &[Labels], values: &mut [f64]) -> Vec<SeriesRef> {
+    let mut app = head.appender();
+    let refs = labels
+        .iter()
+        .zip(values.iter())
+        .map(|(l, v)| app.append(l, 0, *v).expect("append"))
+        .collect();
+    app.commit().expect("commit");
+    refs
+}
+
+/// One scrape: every series gets `ts`, value += 1000 (promtool's `bench write` data), one
+/// commit per shard of 1,000 series as promtool's workers do.
+fn scrape(head: &Head, refs: &[SeriesRef], values: &mut [f64], ts: i64) {
+    for (refs, values) in refs.chunks(1000).zip(values.chunks_mut(1000)) {
+        let mut app = head.appender();
+        for (r, v) in refs.iter().zip(values.iter_mut()) {
+            *v += 1000.0;
+            app.append_ref(*r, ts, *v).expect("append");
+        }
+        app.commit().expect("commit");
+    }
+}
+
+fn bench_head(c: &mut Criterion) {
+    let Some(labels) = label_sets(10_000) else {
+        eprintln!("skipping head benchmarks: 20kseries.json not found");
+        return;
+    };
+    let mut g = c.benchmark_group("head");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(labels.len() as u64));
+    g.bench_function("ingest_20k/scrape_10k_series_wal", |b| {
+        b.iter_custom(|iters| {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let (head, _) = Head::open(tmp.path(), HeadOptions::default()).expect("open");
+            let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
+            let refs = first_scrape(&head, &labels, &mut values);
+            let start = Instant::now();
+            for i in 0..iters {
+                scrape(&head, &refs, &mut values, (i as i64 + 1) * 30_000);
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+/// The full `promtool tsdb bench write` workload, once: ingestion, memory, bytes per sample,
+/// replay.
+fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let (head, _) = Head::open(dir, HeadOptions::default()).expect("open");
+    let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
+    let refs = first_scrape(&head, labels, &mut values);
+    let after_create = LIVE.load(Ordering::Relaxed);
+    // As `promtool tsdb bench write`: shards of 1,000 series ingested in parallel, in rounds
+    // of 100 scrapes; here one thread per core, each owning every n-th shard.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let barrier = std::sync::Barrier::new(threads);
+    let start = Instant::now();
+    let shards: Vec<(&[SeriesRef], &mut [f64])> =
+        refs.chunks(1000).zip(values.chunks_mut(1000)).collect();
+    let mut per_thread: Vec<Vec<(&[SeriesRef], &mut [f64])>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (i, sh) in shards.into_iter().enumerate() {
+        per_thread[i % threads].push(sh);
+    }
+    std::thread::scope(|sc| {
+        for mine in per_thread {
+            let (head, barrier) = (&head, &barrier);
+            sc.spawn(move || {
+                let mut mine = mine;
+                for s in 1..scrapes {
+                    if s % 100 == 0 {
+                        barrier.wait();
+                    }
+                    for (refs, values) in mine.iter_mut() {
+                        scrape(head, refs, values, s * 30_000);
+                    }
+                }
+            });
+        }
+    });
+    let el = start.elapsed();
+    let n = labels.len() as f64 * (scrapes - 1) as f64;
+    let after = LIVE.load(Ordering::Relaxed);
+    let (mut chunk_bytes, mut open_bytes, mut samples) = (0usize, 0usize, 0usize);
+    for r in &refs {
+        let cs = head.chunks(*r).expect("series");
+        for (i, ch) in cs.iter().enumerate() {
+            chunk_bytes += ch.data.len();
+            samples += lookout_tsdb::xor_num_samples(&ch.data).unwrap_or(0);
+            if i + 1 == cs.len() {
+                open_bytes += ch.data.len();
+            }
+        }
+    }
+    let per_series = (after_create - before) as f64 / labels.len() as f64;
+    let per_series_after =
+        (after.saturating_sub(before).saturating_sub(open_bytes)) as f64 / labels.len() as f64;
+    eprintln!(
+        "head/full_workload: {} series x {scrapes} scrapes, {threads} threads: {:.2} M samples/s ({:.2} s), WAL on",
+        labels.len(),
+        n / el.as_secs_f64() / 1e6,
+        el.as_secs_f64()
+    );
+    eprintln!(
+        "head/memory: {per_series:.0} B/series after creation (incl. 128 B open-chunk buffer), \
+         {per_series_after:.0} B/series heap after {scrapes} scrapes excluding open-chunk bytes \
+         (completed chunks are m-mapped)"
+    );
+    eprintln!(
+        "head/bytes_per_sample: {:.3} ({} chunk bytes / {} samples)",
+        chunk_bytes as f64 / samples as f64,
+        chunk_bytes,
+        samples
+    );
+    head.close().expect("close");
+    let start = Instant::now();
+    let (head, st) = Head::open(dir, HeadOptions::default()).expect("reopen");
+    let el = start.elapsed();
+    eprintln!(
+        "wal/replay: {} samples in {:.2} s: {:.2} M samples/s",
+        st.samples,
+        el.as_secs_f64(),
+        st.samples as f64 / el.as_secs_f64() / 1e6
+    );
+    drop(head);
+}
+
+fn bench_full(_c: &mut Criterion) {
+    let Some(labels) = label_sets(10_000) else {
+        return;
+    };
+    let scrapes = std::env::var("LOOKOUT_TSDB_SCRAPES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    full_workload(tmp.path(), &labels, scrapes);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = bench_xor, bench_head, bench_full
+}
+criterion_main!(benches);

@@ -1,0 +1,1384 @@
+//! The compiled rules and the label set they edit.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lookout_model::{GoRegex, LabelView, Labels, NameValidation, RegexOptions};
+use md5::{Digest, Md5};
+use regex::CaptureLocations;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+use crate::case;
+use crate::config::{parse_yaml, Action, Origin, RelabelConfig};
+use crate::error::Error;
+use crate::expand::Template;
+
+/// How configs are checked and regexes compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// The label name rule for targets, `labelmap` replacements and source labels.
+    pub name_validation: NameValidation,
+    /// How regexes compile (always anchored; `.` matching `\n` or not).
+    pub regex: RegexOptions,
+}
+
+impl Options {
+    /// Prometheus 3: UTF-8 label names, regexes `^(?s:…)$`.
+    pub const PROMETHEUS: Options = Options {
+        name_validation: NameValidation::Utf8,
+        regex: RegexOptions::PROMETHEUS,
+    };
+    /// Prometheus 2.x (2.42): classic label names, regexes `^(?:…)$` (`.` does not match `\n`).
+    pub const PROMETHEUS2: Options = Options {
+        name_validation: NameValidation::Legacy,
+        regex: RegexOptions::PROMETHEUS2,
+    };
+
+    /// These options with another name validation scheme.
+    pub fn with_name_validation(mut self, scheme: NameValidation) -> Options {
+        self.name_validation = scheme;
+        self
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::PROMETHEUS
+    }
+}
+
+/// A list of relabel rules, checked and compiled once, applied to many label sets.
+///
+/// Cloning is cheap enough for configuration reloads; applying takes `&self`, so one
+/// `Relabeler` can serve many threads.
+#[derive(Debug, Clone)]
+pub struct Relabeler {
+    rules: Vec<Rule>,
+    /// Every label name the rules look up by a fixed name, sorted; `Key::id` indexes it. Each
+    /// call resolves them all against the input in one merge instead of a search per lookup.
+    keys: Vec<String>,
+    /// How many leading rules are `keep`/`drop` on `__name__` alone (metric relabeling's
+    /// drop-by-name): they only read the input, and the metric name sorts first in practice,
+    /// so `process` runs them on the packed input and skips unpacking what they drop. (For
+    /// other names a scan of the packed labels costs more than it saves.)
+    filters: usize,
+}
+
+/// A label name fixed in a rule (a source label or a plain target).
+#[derive(Debug, Clone)]
+struct Key {
+    name: String,
+    id: usize,
+}
+
+impl Key {
+    fn new(name: &str) -> Key {
+        Key {
+            name: name.to_string(),
+            id: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    sources: Vec<Key>,
+    separator: String,
+    op: Op,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Keep(Pat),
+    Drop(Pat),
+    KeepEqual(Key),
+    DropEqual(Key),
+    Replace(Box<Replace>),
+    HashMod { target: Key, modulus: u64 },
+    LabelMap(Box<Rewrite>),
+    LabelDrop(Pat),
+    LabelKeep(Pat),
+    Lowercase(Key),
+    Uppercase(Key),
+}
+
+#[derive(Debug, Clone)]
+struct Replace {
+    re: Re,
+    target: Target,
+    replacement: Template,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    /// A target without `$`: valid by validation.
+    Static(Key),
+    /// A template, expanded per match and checked at run time.
+    Template(Template, NameValidation),
+}
+
+/// `labelmap`: a name regex and the template for the new name.
+#[derive(Debug, Clone)]
+struct Rewrite {
+    re: Re,
+    replacement: Template,
+}
+
+/// A regex for matching only, with a fast path for alternations of literals and
+/// `literal.*` branches that the regex's own strategies leave to the engine (`a.*|b.*`).
+#[derive(Debug, Clone)]
+struct Pat {
+    go: GoRegex,
+    branches: Option<Vec<Branch>>,
+}
+
+/// One branch of an alternation: a literal, alone or followed by `.*`/`.+`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Branch {
+    literal: String,
+    /// `(min1, newline)` of a trailing wildcard, if any.
+    wild: Option<(bool, bool)>,
+}
+
+impl Pat {
+    fn new(go: GoRegex) -> Pat {
+        let branches = if go.strategy_name() == "regex" {
+            branches(&go)
+        } else {
+            None
+        };
+        Pat { go, branches }
+    }
+
+    #[inline]
+    fn is_match(&self, s: &str) -> bool {
+        match &self.branches {
+            Some(bs) => bs.iter().any(|b| match b.wild {
+                None => b.literal == s,
+                Some((min1, newline)) => s
+                    .strip_prefix(b.literal.as_str())
+                    .is_some_and(|rest| wild_accepts(rest, min1, newline)),
+            }),
+            None => self.go.is_match(s),
+        }
+    }
+}
+
+/// The branches of an anchored regex made only of literals, alternations and a trailing
+/// wildcard, at most 64 of them.
+fn branches(go: &GoRegex) -> Option<Vec<Branch>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(go.regex().as_str())
+        .ok()?;
+    let mut parts: Vec<&Hir> = Vec::new();
+    flatten(&hir, &mut parts);
+    strip_anchors(&mut parts);
+    let mut acc = vec![(Vec::<u8>::new(), None)];
+    for p in parts {
+        acc = concat_branches(acc, branch_list(p)?)?;
+    }
+    acc.into_iter()
+        .map(|(lit, wild)| {
+            Some(Branch {
+                literal: String::from_utf8(lit).ok()?,
+                wild,
+            })
+        })
+        .collect()
+}
+
+type RawBranch = (Vec<u8>, Option<(bool, bool)>);
+
+fn branch_list(h: &Hir) -> Option<Vec<RawBranch>> {
+    match h.kind() {
+        HirKind::Empty => Some(vec![(Vec::new(), None)]),
+        HirKind::Literal(l) => Some(vec![(l.0.to_vec(), None)]),
+        HirKind::Capture(c) => branch_list(&c.sub),
+        HirKind::Repetition(_) => Some(vec![(Vec::new(), Some(wild(h)?))]),
+        HirKind::Alternation(alts) => {
+            let mut out = Vec::new();
+            for a in alts {
+                out.extend(branch_list(a)?);
+                if out.len() > 64 {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        HirKind::Concat(parts) => {
+            let mut acc = vec![(Vec::new(), None)];
+            for p in parts {
+                acc = concat_branches(acc, branch_list(p)?)?;
+            }
+            Some(acc)
+        }
+        _ => None,
+    }
+}
+
+fn concat_branches(left: Vec<RawBranch>, right: Vec<RawBranch>) -> Option<Vec<RawBranch>> {
+    if left.len() * right.len() > 64 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(left.len() * right.len());
+    for (l, lw) in &left {
+        // Nothing may follow a wildcard.
+        if lw.is_some() {
+            return None;
+        }
+        for (r, rw) in &right {
+            let mut lit = l.clone();
+            lit.extend_from_slice(r);
+            out.push((lit, *rw));
+        }
+    }
+    Some(out)
+}
+
+/// A regex with the cheapest way to find the capture groups a rule needs.
+#[derive(Debug, Clone)]
+struct Re {
+    pat: Pat,
+    shape: Shape,
+    /// Identifies this regex's capture buffers in the per-thread scratch space; unique per
+    /// compiled regex (clones share it, and share the regex's group layout too).
+    key: u64,
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// The templates read only group 0, so matching is enough.
+    MatchOnly,
+    /// `(.*)` or `(.+)`: group 1 is the whole input.
+    Wild { min1: bool, newline: bool },
+    /// `literal(.*)`: group 1 is the rest after the literal.
+    PrefixWild {
+        prefix: String,
+        min1: bool,
+        newline: bool,
+    },
+    /// `(x)` for any `x` without further groups: group 1 is the whole input.
+    WholeGroup,
+    /// Anything else: run the capture engine.
+    General,
+}
+
+#[inline]
+fn wild_accepts(s: &str, min1: bool, newline: bool) -> bool {
+    (!min1 || !s.is_empty()) && (newline || !s.as_bytes().contains(&b'\n'))
+}
+
+impl Re {
+    fn new(go: GoRegex, max_group: Option<usize>) -> Re {
+        let shape = if max_group.unwrap_or(0) == 0 {
+            Shape::MatchOnly
+        } else if go.captures_len() == 2 {
+            analyze(&go).unwrap_or(Shape::General)
+        } else {
+            Shape::General
+        };
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        Re {
+            pat: Pat::new(go),
+            shape,
+            key,
+        }
+    }
+
+    /// Matches `s`; on a match, fills `spans` with the byte range of each group the shape knows
+    /// (`None` for a group that did not take part).
+    #[inline]
+    fn captures(
+        &self,
+        s: &str,
+        spans: &mut Vec<Option<(usize, usize)>>,
+        locs: &mut Option<CaptureLocations>,
+    ) -> bool {
+        spans.clear();
+        let all = Some((0, s.len()));
+        match &self.shape {
+            Shape::MatchOnly => {
+                if !self.pat.is_match(s) {
+                    return false;
+                }
+                spans.push(all);
+            }
+            Shape::Wild { min1, newline } => {
+                if !wild_accepts(s, *min1, *newline) {
+                    return false;
+                }
+                spans.extend([all, all]);
+            }
+            Shape::PrefixWild {
+                prefix,
+                min1,
+                newline,
+            } => match s.strip_prefix(prefix.as_str()) {
+                Some(rest) if wild_accepts(rest, *min1, *newline) => {
+                    spans.extend([all, Some((prefix.len(), s.len()))]);
+                }
+                _ => return false,
+            },
+            Shape::WholeGroup => {
+                if !self.pat.is_match(s) {
+                    return false;
+                }
+                spans.extend([all, all]);
+            }
+            Shape::General => {
+                let re = self.pat.go.regex();
+                let locs = locs.get_or_insert_with(|| re.capture_locations());
+                if re.captures_read(locs, s).is_none() {
+                    return false;
+                }
+                spans.extend((0..locs.len()).map(|i| locs.get(i)));
+            }
+        }
+        true
+    }
+}
+
+/// Recognises the shapes of a one-group regex whose group 1 can be found without the capture
+/// engine. Works on the translated, anchored pattern.
+fn analyze(go: &GoRegex) -> Option<Shape> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(go.regex().as_str())
+        .ok()?;
+    let mut parts: Vec<&Hir> = Vec::new();
+    flatten(&hir, &mut parts);
+    strip_anchors(&mut parts);
+    match parts.as_slice() {
+        [one] => match one.kind() {
+            HirKind::Capture(c) if c.index == 1 => Some(match wild(&c.sub) {
+                Some((min1, newline)) => Shape::Wild { min1, newline },
+                None => Shape::WholeGroup,
+            }),
+            _ => None,
+        },
+        [lit, cap] => {
+            let HirKind::Literal(l) = lit.kind() else {
+                return None;
+            };
+            let HirKind::Capture(c) = cap.kind() else {
+                return None;
+            };
+            let (min1, newline) = wild(&c.sub)?;
+            Some(Shape::PrefixWild {
+                prefix: String::from_utf8(l.0.to_vec()).ok()?,
+                min1,
+                newline,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Drops `^` from the front and `$` from the back of a flattened pattern: the wrapper anchors
+/// anyway. (A `^` at the back or a `$` at the front is not redundant and stays.)
+fn strip_anchors(parts: &mut Vec<&Hir>) {
+    let is = |h: Option<&&Hir>, look: Look| {
+        h.is_some_and(|h| matches!(h.kind(), HirKind::Look(l) if *l == look))
+    };
+    while is(parts.first(), Look::Start) {
+        parts.remove(0);
+    }
+    while is(parts.last(), Look::End) {
+        parts.pop();
+    }
+}
+
+fn flatten<'h>(h: &'h Hir, out: &mut Vec<&'h Hir>) {
+    match h.kind() {
+        HirKind::Concat(parts) => parts.iter().for_each(|p| flatten(p, out)),
+        _ => out.push(h),
+    }
+}
+
+/// `.*` or `.+` (greedy or not): (min1, `.` matches newline).
+fn wild(h: &Hir) -> Option<(bool, bool)> {
+    let HirKind::Repetition(r) = h.kind() else {
+        return None;
+    };
+    if r.max.is_some() || r.min > 1 {
+        return None;
+    }
+    let HirKind::Class(Class::Unicode(cls)) = r.sub.kind() else {
+        return None;
+    };
+    let newline = match cls.ranges() {
+        [a] if a.start() == '\0' && a.end() == '\u{10FFFF}' => true,
+        [a, b]
+            if a.start() == '\0'
+                && a.end() == '\t'
+                && b.start() == '\x0B'
+                && b.end() == '\u{10FFFF}' =>
+        {
+            false
+        }
+        _ => return None,
+    };
+    Some((r.min == 1, newline))
+}
+
+fn compile_rule(cfg: &RelabelConfig, opts: Options, origin: Origin) -> Result<Rule, Error> {
+    let invalid = |reason: String| Error::Invalid {
+        index: origin.index,
+        line: origin.line,
+        reason,
+    };
+    cfg.validate(opts.name_validation).map_err(invalid)?;
+    let regex = || {
+        cfg.compile_regex(opts.regex)
+            .map_err(|source| Error::Regex {
+                index: origin.index,
+                line: origin.line,
+                source,
+            })
+    };
+    let Some(action) = cfg.action else {
+        return Err(invalid("relabel action cannot be empty".to_string()));
+    };
+    let target = Key::new(&cfg.target_label);
+    let op = match action {
+        Action::Keep => Op::Keep(Pat::new(regex()?)),
+        Action::Drop => Op::Drop(Pat::new(regex()?)),
+        Action::KeepEqual => Op::KeepEqual(target),
+        Action::DropEqual => Op::DropEqual(target),
+        Action::HashMod => Op::HashMod {
+            target,
+            modulus: cfg.modulus,
+        },
+        Action::LabelDrop => Op::LabelDrop(Pat::new(regex()?)),
+        Action::LabelKeep => Op::LabelKeep(Pat::new(regex()?)),
+        Action::Lowercase => Op::Lowercase(target),
+        Action::Uppercase => Op::Uppercase(target),
+        Action::Replace => {
+            let go = regex()?;
+            let replacement = Template::compile(&cfg.replacement, Some(&go));
+            let target = if target.name.contains('$') {
+                Target::Template(
+                    Template::compile(&target.name, Some(&go)),
+                    opts.name_validation,
+                )
+            } else {
+                Target::Static(target)
+            };
+            let max_group = match &target {
+                Target::Template(t, _) => t.max_group().max(replacement.max_group()),
+                Target::Static(_) => replacement.max_group(),
+            };
+            Op::Replace(Box::new(Replace {
+                re: Re::new(go, max_group),
+                target,
+                replacement,
+            }))
+        }
+        Action::LabelMap => {
+            let go = regex()?;
+            let replacement = Template::compile(&cfg.replacement, Some(&go));
+            let max_group = replacement.max_group();
+            Op::LabelMap(Box::new(Rewrite {
+                re: Re::new(go, max_group),
+                replacement,
+            }))
+        }
+    };
+    Ok(Rule {
+        sources: cfg.source_labels.iter().map(|n| Key::new(n)).collect(),
+        separator: cfg.separator.clone(),
+        op,
+    })
+}
+
+impl Relabeler {
+    /// Checks and compiles `configs` (in order) with `opts`.
+    pub fn new(configs: &[RelabelConfig], opts: Options) -> Result<Relabeler, Error> {
+        let rules = configs
+            .iter()
+            .enumerate()
+            .map(|(index, c)| compile_rule(c, opts, Origin { index, line: 0 }))
+            .collect::<Result<_, _>>()?;
+        Ok(Relabeler::with_keys(rules))
+    }
+
+    /// Loads a YAML list of relabel configs (a `relabel_configs` or `metric_relabel_configs`
+    /// list as Prometheus writes it), checks and compiles it. As in Prometheus, every source
+    /// label must be a valid label name.
+    pub fn from_yaml(text: &str, opts: Options) -> Result<Relabeler, Error> {
+        let parsed = parse_yaml(text)?;
+        let mut rules = Vec::with_capacity(parsed.len());
+        for (cfg, origin) in &parsed {
+            if let Some(bad) = cfg
+                .source_labels
+                .iter()
+                .find(|n| !opts.name_validation.is_valid_label_name(n))
+            {
+                return Err(Error::Invalid {
+                    index: origin.index,
+                    line: origin.line,
+                    reason: format!("{bad:?} is not a valid label name"),
+                });
+            }
+            rules.push(compile_rule(cfg, opts, *origin)?);
+        }
+        Ok(Relabeler::with_keys(rules))
+    }
+
+    /// Numbers the fixed names of the rules.
+    fn with_keys(mut rules: Vec<Rule>) -> Relabeler {
+        fn each_key(rules: &mut [Rule], f: &mut dyn FnMut(&mut Key)) {
+            for r in rules {
+                r.sources.iter_mut().for_each(&mut *f);
+                match &mut r.op {
+                    Op::KeepEqual(k)
+                    | Op::DropEqual(k)
+                    | Op::Lowercase(k)
+                    | Op::Uppercase(k)
+                    | Op::HashMod { target: k, .. } => f(k),
+                    Op::Replace(rep) => {
+                        if let Target::Static(k) = &mut rep.target {
+                            f(k)
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut keys: Vec<String> = Vec::new();
+        each_key(&mut rules, &mut |k| keys.push(k.name.clone()));
+        keys.sort_unstable_by(|a, b| cmp_names(a, b));
+        keys.dedup();
+        each_key(&mut rules, &mut |k| {
+            k.id = keys
+                .binary_search_by(|n| cmp_names(n, &k.name))
+                .unwrap_or(0)
+        });
+        let filters = rules
+            .iter()
+            .take_while(|r| {
+                matches!(r.op, Op::Keep(_) | Op::Drop(_))
+                    && matches!(r.sources.as_slice(), [k] if k.name == lookout_model::METRIC_NAME)
+            })
+            .count();
+        Relabeler {
+            rules,
+            keys,
+            filters,
+        }
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules (every label set passes unchanged).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Applies the rules to `labels`: the new label set, or `None` when a rule dropped it.
+    ///
+    /// Builds the result with one allocation, and none when the rules changed nothing.
+    pub fn process(&self, labels: &Labels) -> Option<Labels> {
+        if !self.prefilter(|n| labels.get(n)) {
+            return None;
+        }
+        self.with_work(|w| {
+            w.base.extend(labels.iter().map(|l| BaseLabel {
+                name: l.name,
+                value: l.value,
+                gone: false,
+            }));
+            w.resolve(&self.keys);
+            if !self.run(w, self.filters) {
+                return None;
+            }
+            Some(if w.dirty { w.build() } else { labels.clone() })
+        })
+    }
+
+    /// Applies the rules to borrowed labels (for example a series parsed from a scrape, before
+    /// any `Labels` exists): the new label set, or `None` when a rule dropped it. Empty values
+    /// count as absent; when names repeat, the last one wins.
+    pub fn process_view<V: LabelView + ?Sized>(&self, labels: &V) -> Option<Labels> {
+        // No prefilter here: a view may repeat names, and the last one wins only after
+        // normalisation.
+        self.with_work(|w| {
+            labels.visit(&mut |l| {
+                w.base.push(BaseLabel {
+                    name: l.name,
+                    value: l.value,
+                    gone: false,
+                })
+            });
+            w.normalize_input();
+            w.resolve(&self.keys);
+            if !self.run(w, 0) {
+                return None;
+            }
+            Some(w.build())
+        })
+    }
+
+    /// Runs the leading `__name__` filters on the input as given; false when one drops it.
+    fn prefilter<'l>(&self, get: impl Fn(&str) -> Option<&'l str>) -> bool {
+        for rule in self.rules.get(..self.filters).unwrap_or_default() {
+            let val = rule
+                .sources
+                .first()
+                .and_then(|k| get(&k.name))
+                .unwrap_or("");
+            let keep = match &rule.op {
+                Op::Keep(p) => p.is_match(val),
+                Op::Drop(p) => !p.is_match(val),
+                _ => true,
+            };
+            if !keep {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn with_work<'a, R>(&'a self, f: impl FnOnce(&mut Work<'a>) -> R) -> R {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let mut w = Work::from_scratch(&mut scratch);
+                let r = f(&mut w);
+                w.into_scratch(&mut scratch);
+                r
+            }
+            Err(_) => {
+                let mut scratch = Scratch::default();
+                let mut w = Work::from_scratch(&mut scratch);
+                f(&mut w)
+            }
+        })
+    }
+
+    /// Runs the rules from `first` on; false when one dropped the set.
+    fn run<'a>(&'a self, w: &mut Work<'a>, first: usize) -> bool {
+        for rule in self.rules.get(first..).unwrap_or_default() {
+            let val = w.join(&rule.sources, &rule.separator);
+            match &rule.op {
+                Op::Keep(re) => {
+                    if !re.is_match(w.res(val)) {
+                        return false;
+                    }
+                }
+                Op::Drop(re) => {
+                    if re.is_match(w.res(val)) {
+                        return false;
+                    }
+                }
+                Op::KeepEqual(t) => {
+                    if w.get_key_str(t) != w.res(val) {
+                        return false;
+                    }
+                }
+                Op::DropEqual(t) => {
+                    if w.get_key_str(t) == w.res(val) {
+                        return false;
+                    }
+                }
+                Op::Replace(r) => w.replace(r, val),
+                Op::HashMod { target, modulus } => {
+                    let digest = Md5::digest(w.res(val).as_bytes());
+                    let mut tail = [0u8; 8];
+                    tail.copy_from_slice(&digest[8..16]);
+                    let n = u64::from_be_bytes(tail) % modulus;
+                    let start = w.arena.len();
+                    let _ = write!(w.arena, "{n}");
+                    let v = Str::A(start, w.arena.len());
+                    w.set_key(target, v);
+                }
+                Op::LabelMap(m) => w.labelmap(m),
+                Op::LabelDrop(re) => w.retain_names(|n| !re.is_match(n)),
+                Op::LabelKeep(re) => w.retain_names(|n| re.is_match(n)),
+                Op::Lowercase(t) => {
+                    let v = w.res(val);
+                    if case::is_lower(v) {
+                        w.set_key(t, val);
+                    } else {
+                        let v = w.push_mapped(val, case::to_lower);
+                        w.set_key(t, v);
+                    }
+                }
+                Op::Uppercase(t) => {
+                    let v = w.res(val);
+                    if case::is_upper(v) {
+                        w.set_key(t, val);
+                    } else {
+                        let v = w.push_mapped(val, case::to_upper);
+                        w.set_key(t, v);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The working label set.
+//
+// Like Prometheus' `labels.Builder`: the input labels stay where they are (sorted, each with a
+// flag once deleted or overwritten), and labels set by rules go to a short list in the order
+// they were set. Lookups check the short list, then binary-search the input; `Range` order
+// (input labels by name, then set labels in order) falls out, and no rule moves the input.
+
+/// A string borrowed from the input or the rules (`B`), or a byte range of the arena (`A`).
+#[derive(Debug, Clone, Copy)]
+enum Str<'a> {
+    B(&'a str),
+    A(usize, usize),
+}
+
+impl<'a> Str<'a> {
+    /// The sub-range `a..b` of this string.
+    #[inline]
+    fn sub(self, a: usize, b: usize) -> Str<'a> {
+        match self {
+            Str::B(s) => Str::B(s.get(a..b).unwrap_or("")),
+            Str::A(s, _) => Str::A(s + a, s + b),
+        }
+    }
+}
+
+/// Byte order of two names, eight bytes at a time: label names share long prefixes
+/// (`__meta_kubernetes_`), and an inlined word compare beats a call to `memcmp` at these sizes.
+#[inline]
+fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len().min(b.len());
+    let (ha, hb) = (&a[..n], &b[..n]);
+    let mut ca = ha.chunks_exact(8);
+    let mut cb = hb.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x = u64::from_be_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_be_bytes(y.try_into().unwrap_or([0; 8]));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+#[inline]
+fn eq_names(a: &str, b: &str) -> bool {
+    a.len() == b.len() && cmp_names(a, b).is_eq()
+}
+
+#[inline]
+fn res<'s>(arena: &'s str, s: Str<'s>) -> &'s str {
+    match s {
+        Str::B(s) => s,
+        Str::A(a, b) => arena.get(a..b).unwrap_or(""),
+    }
+}
+
+/// An input label; `gone` once deleted or overwritten (the new value is in `added`).
+#[derive(Debug, Clone, Copy)]
+struct BaseLabel<'a> {
+    name: &'a str,
+    value: &'a str,
+    gone: bool,
+}
+
+/// A label set by a rule.
+#[derive(Debug, Clone, Copy)]
+struct Added<'a> {
+    name: Str<'a>,
+    value: Str<'a>,
+}
+
+/// Buffers kept between calls so relabeling allocates only the result.
+#[derive(Default)]
+struct Scratch {
+    base: Vec<BaseLabel<'static>>,
+    added: Vec<Added<'static>>,
+    snap: Vec<Added<'static>>,
+    arena: String,
+    tmp: String,
+    enc: String,
+    spans: Vec<Option<(usize, usize)>>,
+    locs: Vec<(u64, CaptureLocations)>,
+    key_loc: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+// These move a vector's allocation to another lifetime of its elements: the vector is emptied
+// first, and an in-place `collect` (same element layout) keeps the buffer.
+fn recycle_base<'b>(mut v: Vec<BaseLabel<'_>>) -> Vec<BaseLabel<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|l| BaseLabel {
+            name: "",
+            value: "",
+            gone: l.gone,
+        })
+        .collect()
+}
+
+fn recycle_added<'b>(mut v: Vec<Added<'_>>) -> Vec<Added<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| Added {
+            name: Str::B(""),
+            value: Str::B(""),
+        })
+        .collect()
+}
+
+struct Work<'a> {
+    /// Input labels, sorted by name, unique.
+    base: Vec<BaseLabel<'a>>,
+    /// Labels set by rules, in the order first set.
+    added: Vec<Added<'a>>,
+    snap: Vec<Added<'a>>,
+    arena: String,
+    tmp: String,
+    enc: String,
+    spans: Vec<Option<(usize, usize)>>,
+    /// Capture locations of general regexes, keyed by [`Re::key`].
+    locs: Vec<(u64, CaptureLocations)>,
+    /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
+    key_loc: Vec<u32>,
+    dirty: bool,
+}
+
+const NO_LOC: u32 = u32::MAX;
+
+impl<'a> Work<'a> {
+    fn from_scratch(s: &mut Scratch) -> Work<'a> {
+        let mut arena = std::mem::take(&mut s.arena);
+        arena.clear();
+        Work {
+            base: recycle_base(std::mem::take(&mut s.base)),
+            added: recycle_added(std::mem::take(&mut s.added)),
+            snap: recycle_added(std::mem::take(&mut s.snap)),
+            arena,
+            tmp: std::mem::take(&mut s.tmp),
+            enc: std::mem::take(&mut s.enc),
+            spans: std::mem::take(&mut s.spans),
+            locs: std::mem::take(&mut s.locs),
+            key_loc: std::mem::take(&mut s.key_loc),
+            dirty: false,
+        }
+    }
+
+    fn into_scratch(self, s: &mut Scratch) {
+        // Keep buffers bounded: one huge label set should not pin memory forever.
+        const KEEP: usize = 1 << 16;
+        const KEEP_LABELS: usize = 4096;
+        if self.base.capacity() <= KEEP_LABELS {
+            s.base = recycle_base(self.base);
+        }
+        if self.added.capacity() <= KEEP_LABELS {
+            s.added = recycle_added(self.added);
+        }
+        if self.snap.capacity() <= KEEP_LABELS {
+            s.snap = recycle_added(self.snap);
+        }
+        if self.arena.capacity() <= KEEP {
+            s.arena = self.arena;
+        }
+        if self.tmp.capacity() <= KEEP {
+            s.tmp = self.tmp;
+        }
+        if self.enc.capacity() <= KEEP {
+            s.enc = self.enc;
+        }
+        s.spans = self.spans;
+        s.locs = self.locs;
+        s.key_loc = self.key_loc;
+    }
+
+    /// Sorts input that did not come in name order, removes repeated names (last wins), then
+    /// labels with empty values.
+    fn normalize_input(&mut self) {
+        let sorted = self.base.windows(2).all(|w| w[0].name < w[1].name);
+        if !sorted {
+            // A stable sort keeps equal names in input order; keep the last of each run.
+            self.base.sort_by(|a, b| a.name.cmp(b.name));
+            let mut out: Vec<BaseLabel<'a>> = Vec::with_capacity(self.base.len());
+            for l in self.base.drain(..) {
+                match out.last_mut() {
+                    Some(last) if last.name == l.name => *last = l,
+                    _ => out.push(l),
+                }
+            }
+            self.base = out;
+        }
+        self.base.retain(|l| !l.value.is_empty());
+    }
+
+    #[inline]
+    fn res(&self, s: Str<'a>) -> &str {
+        res(&self.arena, s)
+    }
+
+    /// Index in `added` of `name`.
+    #[inline]
+    fn find_added(&self, name: &str) -> Option<usize> {
+        let arena = self.arena.as_str();
+        self.added
+            .iter()
+            .position(|a| eq_names(res(arena, a.name), name))
+    }
+
+    /// Index in `base` of a live label `name`.
+    #[inline]
+    fn find_base(&self, name: &str) -> Option<usize> {
+        match self.base.binary_search_by(|l| cmp_names(l.name, name)) {
+            Ok(i) if !self.base[i].gone => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Finds every key in the input with one merge of two sorted lists.
+    fn resolve(&mut self, keys: &[String]) {
+        self.key_loc.clear();
+        self.key_loc.resize(keys.len(), NO_LOC);
+        let (mut i, mut j) = (0, 0);
+        while i < self.base.len() && j < keys.len() {
+            match cmp_names(self.base[i].name, &keys[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    self.key_loc[j] = i as u32;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+    }
+
+    /// Index in `base` of the live input label `key`.
+    #[inline]
+    fn find_base_key(&self, key: &Key) -> Option<usize> {
+        let i = *self.key_loc.get(key.id)? as usize;
+        match self.base.get(i) {
+            Some(l) if !l.gone => Some(i),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn get_key(&self, key: &Key) -> Option<Str<'a>> {
+        if !self.added.is_empty() {
+            if let Some(i) = self.find_added(&key.name) {
+                return Some(self.added[i].value);
+            }
+        }
+        self.find_base_key(key).map(|i| Str::B(self.base[i].value))
+    }
+
+    #[inline]
+    fn get_key_str(&self, key: &Key) -> &str {
+        match self.get_key(key) {
+            Some(v) => self.res(v),
+            None => "",
+        }
+    }
+
+    /// The source values joined with the separator.
+    #[inline]
+    fn join(&mut self, sources: &'a [Key], sep: &'a str) -> Str<'a> {
+        match sources {
+            [] => Str::B(""),
+            [one] => self.get_key(one).unwrap_or(Str::B("")),
+            many => {
+                self.tmp.clear();
+                for (i, n) in many.iter().enumerate() {
+                    if i > 0 {
+                        self.tmp.push_str(sep);
+                    }
+                    if let Some(v) = self.get_key(n) {
+                        let v = res(&self.arena, v);
+                        self.tmp.push_str(v);
+                    }
+                }
+                self.push_tmp()
+            }
+        }
+    }
+
+    /// Moves `tmp` into the arena.
+    #[inline]
+    fn push_tmp(&mut self) -> Str<'a> {
+        let start = self.arena.len();
+        self.arena.push_str(&self.tmp);
+        Str::A(start, self.arena.len())
+    }
+
+    fn push_mapped(&mut self, val: Str<'a>, f: fn(&str, &mut String)) -> Str<'a> {
+        self.tmp.clear();
+        f(res(&self.arena, val), &mut self.tmp);
+        self.push_tmp()
+    }
+
+    /// Prometheus' `Builder.Set`: an empty value deletes; a label set for the first time goes
+    /// to the end of the set labels, even when it replaces an input label.
+    fn set(&mut self, name: Str<'a>, value: Str<'a>) {
+        let base = self.find_base(self.res(name));
+        self.set_at(name, base, value);
+    }
+
+    /// `set` for a fixed name.
+    #[inline]
+    fn set_key(&mut self, key: &'a Key, value: Str<'a>) {
+        let base = self.find_base_key(key);
+        self.set_at(Str::B(&key.name), base, value);
+    }
+
+    /// `set` with the live input index of `name` already known.
+    fn set_at(&mut self, name: Str<'a>, base: Option<usize>, value: Str<'a>) {
+        if self.res(value).is_empty() {
+            if let Some(i) = self.find_added(self.res(name)) {
+                self.added.remove(i);
+                self.dirty = true;
+            }
+            if let Some(i) = base {
+                self.base[i].gone = true;
+                self.dirty = true;
+            }
+            return;
+        }
+        if let Some(i) = self.find_added(self.res(name)) {
+            if self.res(self.added[i].value) != self.res(value) {
+                self.dirty = true;
+            }
+            self.added[i].value = value;
+            return;
+        }
+        match base {
+            Some(i) => {
+                if self.base[i].value != self.res(value) {
+                    self.dirty = true;
+                }
+                self.base[i].gone = true;
+            }
+            None => self.dirty = true,
+        }
+        self.added.push(Added { name, value });
+    }
+
+    fn retain_names(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        for l in self.base.iter_mut().filter(|l| !l.gone) {
+            if !keep(l.name) {
+                l.gone = true;
+                self.dirty = true;
+            }
+        }
+        let before = self.added.len();
+        let arena = self.arena.as_str();
+        self.added.retain(|a| keep(res(arena, a.name)));
+        if self.added.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    fn locs_for(&mut self, re: &Re) -> Option<CaptureLocations> {
+        if re.shape != Shape::General {
+            return None;
+        }
+        let pos = self.locs.iter().position(|(k, _)| *k == re.key)?;
+        Some(self.locs.swap_remove(pos).1)
+    }
+
+    fn put_locs(&mut self, re: &Re, locs: Option<CaptureLocations>) {
+        if let Some(l) = locs {
+            // Bounded: a thread that cycles through many relabelers keeps only recent buffers.
+            if self.locs.len() >= 64 {
+                self.locs.clear();
+            }
+            self.locs.push((re.key, l));
+        }
+    }
+
+    /// Expands `t` for the match in `src` (whose spans are in `self.spans`).
+    fn expand(&mut self, t: &'a Template, src: Str<'a>) -> Str<'a> {
+        if let Some(lit) = t.as_literal() {
+            return Str::B(lit);
+        }
+        if let Some(g) = t.as_single_group() {
+            return match self.spans.get(g).copied().flatten() {
+                Some((a, b)) => src.sub(a, b),
+                None => Str::B(""),
+            };
+        }
+        self.tmp.clear();
+        let text = res(&self.arena, src);
+        let spans = &self.spans;
+        t.expand(&mut self.tmp, |g| match spans.get(g).copied().flatten() {
+            Some((a, b)) => text.get(a..b).unwrap_or(""),
+            None => "",
+        });
+        self.push_tmp()
+    }
+
+    fn replace(&mut self, r: &'a Replace, val: Str<'a>) {
+        let mut locs = self.locs_for(&r.re);
+        let text = res(&self.arena, val);
+        let matched = r.re.captures(text, &mut self.spans, &mut locs);
+        self.put_locs(&r.re, locs);
+        if !matched {
+            return;
+        }
+        match &r.target {
+            Target::Static(key) => {
+                let value = self.expand(&r.replacement, val);
+                self.set_key(key, value);
+            }
+            Target::Template(t, scheme) => {
+                let name = self.expand(t, val);
+                if !scheme.is_valid_label_name(self.res(name)) {
+                    return;
+                }
+                let value = self.expand(&r.replacement, val);
+                self.set(name, value);
+            }
+        }
+    }
+
+    fn labelmap(&mut self, m: &'a Rewrite) {
+        // Builder.Range order over a snapshot: input labels by name, then set labels in order.
+        self.snap.clear();
+        self.snap
+            .extend(self.base.iter().filter(|l| !l.gone).map(|l| Added {
+                name: Str::B(l.name),
+                value: Str::B(l.value),
+            }));
+        self.snap.extend_from_slice(&self.added);
+        let mut locs = self.locs_for(&m.re);
+        for i in 0..self.snap.len() {
+            let Added { name, value } = self.snap[i];
+            let text = res(&self.arena, name);
+            if !m.re.captures(text, &mut self.spans, &mut locs) {
+                continue;
+            }
+            // An empty new name is written as is, as Prometheus does.
+            let new_name = self.expand(&m.replacement, name);
+            self.set(new_name, value);
+        }
+        self.put_locs(&m.re, locs);
+    }
+
+    /// The current labels as a `Labels`, with one allocation.
+    fn build(&mut self) -> Labels {
+        let arena = self.arena.as_str();
+        self.added
+            .sort_unstable_by(|a, b| cmp_names(res(arena, a.name), res(arena, b.name)));
+        let mut added = self
+            .added
+            .iter()
+            .map(|a| (res(arena, a.name), res(arena, a.value)))
+            .peekable();
+        let mut base = self
+            .base
+            .iter()
+            .filter(|l| !l.gone)
+            .map(|l| (l.name, l.value))
+            .peekable();
+        let merged = std::iter::from_fn(move || match (base.peek(), added.peek()) {
+            (Some(b), Some(a)) => {
+                if cmp_names(b.0, a.0).is_lt() {
+                    base.next()
+                } else {
+                    added.next()
+                }
+            }
+            (Some(_), None) => base.next(),
+            (None, _) => added.next(),
+        });
+        Labels::from_sorted_unchecked_in(merged, &mut self.enc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(p: &str, t: &str) -> Shape {
+        let go = GoRegex::new(p).unwrap();
+        let tpl = Template::compile(t, Some(&go));
+        Re::new(go, tpl.max_group()).shape
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(
+            shape("(.*)", "$1"),
+            Shape::Wild {
+                min1: false,
+                newline: true
+            }
+        );
+        assert_eq!(
+            shape("^(.+)$", "$1"),
+            Shape::Wild {
+                min1: true,
+                newline: true
+            }
+        );
+        assert!(matches!(
+            shape("Node;(.*)", "${1}"),
+            Shape::PrefixWild { .. }
+        ));
+        assert_eq!(shape("(Failed|Succeeded)", "$1"), Shape::WholeGroup);
+        assert_eq!(shape("(https?)", "$1"), Shape::WholeGroup);
+        assert_eq!(shape("foo", "x"), Shape::MatchOnly);
+        assert_eq!(shape("(a)(b)", "$2"), Shape::General);
+        assert_eq!(shape("(a)b", "$1"), Shape::General);
+        assert_eq!(shape(".*(b).*", "$1"), Shape::General);
+        assert_eq!(shape("(a)^", "$1"), Shape::General);
+        assert_eq!(shape("$(.*)", "$1"), Shape::General);
+    }
+
+    #[test]
+    fn name_order_is_byte_order() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "__meta_kubernetes_pod_name",
+            "__meta_kubernetes_pod_name_x",
+            "__meta_kubernetes_pod_label_a",
+            "é",
+            "e",
+            "__meta_kubernetes_",
+            "zzzzzzzzzzzzzzzzz",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(cmp_names(a, b), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(eq_names(a, b), a == b);
+            }
+        }
+    }
+
+    #[test]
+    fn branch_fast_path_agrees_with_engine() {
+        let pats = [
+            "go_gc_.*|go_memstats_.*|promhttp_.*",
+            "a.+|b",
+            "(x|y)z.*|w",
+            "abc|abd.*",
+            "a.*b",
+            "a^",
+            "$a",
+            "^a$|^b.*$",
+        ];
+        let vals = [
+            "go_gc_x",
+            "go_memstats_",
+            "go_",
+            "promhttp",
+            "a",
+            "ax",
+            "b",
+            "xz",
+            "yzq",
+            "w",
+            "abc",
+            "abd\n",
+            "abdx",
+            "a\nb",
+            "ab",
+        ];
+        for opts in [RegexOptions::PROMETHEUS, RegexOptions::PROMETHEUS2] {
+            for p in pats {
+                let go = GoRegex::with_options(p, opts).unwrap();
+                let pat = Pat::new(go.clone());
+                for v in vals {
+                    assert_eq!(pat.is_match(v), go.regex().is_match(v), "{p} on {v:?}");
+                }
+            }
+        }
+        assert!(
+            Pat::new(GoRegex::new("go_gc_.*|go_memstats_.*|promhttp_.*").unwrap())
+                .branches
+                .is_some()
+        );
+        assert!(Pat::new(GoRegex::new("a.*b").unwrap()).branches.is_none());
+    }
+
+    #[test]
+    fn go_regex_syntax_differences() {
+        // `\d` is ASCII in Go; Rust's would match other decimal digits.
+        let r = Relabeler::new(
+            &[RelabelConfig::new(Action::Keep)
+                .source_labels(["a"])
+                .regex("\\d+")],
+            Options::default(),
+        )
+        .unwrap();
+        assert!(r.process(&Labels::from_pairs([("a", "123")])).is_some());
+        assert!(r.process(&Labels::from_pairs([("a", "\u{663}")])).is_none());
+        // Go rejects what RE2 lacks, with the reason.
+        for bad in ["(?x)a", "a{1001}", "\\1", "(?=a)"] {
+            let e = Relabeler::new(
+                &[RelabelConfig::new(Action::Drop)
+                    .source_labels(["a"])
+                    .regex(bad)],
+                Options::default(),
+            )
+            .unwrap_err();
+            assert!(matches!(e, Error::Regex { index: 0, .. }), "{bad}: {e}");
+        }
+        // `$1x` names a group "1x"; `${1}x` is group 1 and "x".
+        let r = Relabeler::new(
+            &[
+                RelabelConfig::new(Action::Replace)
+                    .source_labels(["a"])
+                    .regex("(.)(?P<1x>.)")
+                    .target_label("b")
+                    .replacement("$1x"),
+                RelabelConfig::new(Action::Replace)
+                    .source_labels(["a"])
+                    .regex("(.)(.)")
+                    .target_label("c")
+                    .replacement("${1}x"),
+            ],
+            Options::default(),
+        )
+        .unwrap();
+        let out = r.process(&Labels::from_pairs([("a", "pq")])).unwrap();
+        assert_eq!(out.get("b"), Some("q"));
+        assert_eq!(out.get("c"), Some("px"));
+    }
+
+    #[test]
+    fn hashmod_vectors() {
+        // Upstream-asserted: md5("baz") mod 1000 = 976, md5("foo\nbar") mod 1000 = 734.
+        for (v, want) in [("baz", "976"), ("foo\nbar", "734")] {
+            let r = Relabeler::new(
+                &[RelabelConfig::new(Action::HashMod)
+                    .source_labels(["a"])
+                    .target_label("h")
+                    .modulus(1000)],
+                Options::default(),
+            )
+            .unwrap();
+            let out = r.process(&Labels::from_pairs([("a", v)])).unwrap();
+            assert_eq!(out.get("h"), Some(want));
+        }
+    }
+}

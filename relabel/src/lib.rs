@@ -1,0 +1,61 @@
+//! Prometheus relabeling, exactly: `relabel_configs` and `metric_relabel_configs` with the
+//! semantics of Prometheus 3 (and a Prometheus 2 compatibility mode).
+//!
+//! A list of rules is loaded (from YAML as Prometheus writes it, or built in code), validated
+//! with Prometheus' own rules and messages, and compiled once into a [`Relabeler`], which then
+//! turns label sets into new label sets or drops them:
+//!
+//! ```
+//! use lookout_model::Labels;
+//! use lookout_relabel::{Options, Relabeler};
+//!
+//! let yaml = r#"
+//! - source_labels: [__meta_kubernetes_pod_phase]
+//!   regex: Failed|Succeeded
+//!   action: drop
+//! - source_labels: [__meta_kubernetes_namespace]
+//!   target_label: namespace
+//! - regex: __meta_kubernetes_pod_label_(.+)
+//!   action: labelmap
+//! "#;
+//! let relabeler = Relabeler::from_yaml(yaml, Options::PROMETHEUS)?;
+//!
+//! let target: Labels = r#"{__meta_kubernetes_namespace="web", __meta_kubernetes_pod_label_app="shop", __meta_kubernetes_pod_phase="Running"}"#.parse()?;
+//! let out = relabeler.process(&target).expect("kept");
+//! assert_eq!(out.get("namespace"), Some("web"));
+//! assert_eq!(out.get("app"), Some("shop"));
+//!
+//! let failed: Labels = r#"{__meta_kubernetes_pod_phase="Failed"}"#.parse()?;
+//! assert_eq!(relabeler.process(&failed), None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Semantics (see `shared/design/relabel-semantics.md`): regexes are Go RE2 syntax, fully
+//! anchored, with `.` matching `\n` in Prometheus 3 mode; `$1`, `${1}`, `$name` follow Go's
+//! `regexp.Expand` (so `$1x` names a group `1x`); an empty result deletes the label; `hashmod`
+//! takes the last 8 bytes of the MD5 big-endian; `lowercase`/`uppercase` use Go's simple case
+//! mapping; `labelmap` visits labels in Prometheus' `Builder.Range` order.
+//!
+//! Speed: the input stays borrowed and sorted, and labels set by rules go to a short list, as
+//! in Prometheus' `labels.Builder`; the fixed names the rules read are found in the input with
+//! one merge per label set. The joined value of one source label is borrowed, not copied.
+//! `(.*)`, `literal(.*)` and `(a|b)`-shaped regexes find their group without the regex engine,
+//! matches use [`lookout_model::GoRegex`]'s literal, set, prefix and suffix strategies plus
+//! alternations of `literal.*` branches, and leading `keep`/`drop` rules on `__name__` run
+//! before the input is unpacked. A label set costs one allocation (the result), none when
+//! nothing changed or it was dropped.
+//!
+//! YAML is read with `serde-saphyr`: pure Rust with `unsafe` forbidden, fuzzed and panic-free
+//! on malformed input, with budgets against alias bombs. `serde_yaml` is deprecated, and its
+//! maintained forks keep a C-to-Rust translation of libyaml underneath.
+#![forbid(unsafe_code)]
+
+mod case;
+mod config;
+mod engine;
+mod error;
+mod expand;
+
+pub use crate::config::{Action, RelabelConfig};
+pub use crate::engine::{Options, Relabeler};
+pub use crate::error::Error;

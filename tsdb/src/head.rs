@@ -1,0 +1,1278 @@
+//! The head: the in-memory, appendable part of the database. A series registry (labels →
+//! series via the stable hash, collisions resolved by comparing labels), an inverted index of
+//! roaring bitmaps, per-series XOR chunks cut as Prometheus' head cuts them, batched appends
+//! with commit and rollback, and a write-ahead log replayed on open.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lookout_model::{Labels, Matcher};
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::head_chunks::{ChunkData, ChunkDiskMapper};
+use crate::record::{self, Record, RefSample};
+use crate::wal::{self, Corruption, Wal, WalOptions};
+use crate::xor::{ChunkFlavor, XorChunk};
+
+/// A series' reference in the head (and in its WAL records). Stable for the head's lifetime;
+/// pass it to [`Appender::append_ref`] to skip hashing labels again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesRef(pub u64);
+
+/// How the head cuts chunks and logs writes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HeadOptions {
+    /// The head chunk range in ms: chunks never span a multiple of it (default 2 h).
+    pub chunk_range: i64,
+    /// Target samples per chunk (default 120, as Prometheus).
+    pub samples_per_chunk: usize,
+    /// The byte flavour of new chunks.
+    pub flavor: ChunkFlavor,
+    /// How the WAL is written when the head has a directory.
+    pub wal: WalOptions,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            chunk_range: 7_200_000,
+            samples_per_chunk: 120,
+            flavor: ChunkFlavor::Current,
+            wal: WalOptions::default(),
+        }
+    }
+}
+
+impl HeadOptions {
+    /// Sets the chunk range (ms, at least 1).
+    pub fn chunk_range(mut self, ms: i64) -> Self {
+        self.chunk_range = ms.max(1);
+        self
+    }
+    /// Sets the target samples per chunk (at least 4).
+    pub fn samples_per_chunk(mut self, n: usize) -> Self {
+        self.samples_per_chunk = n.clamp(4, crate::xor::MAX_SAMPLES / 2);
+        self
+    }
+    /// Sets the chunk byte flavour.
+    pub fn flavor(mut self, f: ChunkFlavor) -> Self {
+        self.flavor = f;
+        self
+    }
+    /// Sets the WAL options.
+    pub fn wal(mut self, w: WalOptions) -> Self {
+        self.wal = w;
+        self
+    }
+}
+
+/// One XOR chunk of a head series (see [`Head::chunks`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HeadChunk {
+    /// The first sample's timestamp.
+    pub mint: i64,
+    /// The last sample's timestamp.
+    pub maxt: i64,
+    /// The XOR chunk bytes (memory-mapped for completed chunks of a head with a directory).
+    pub data: ChunkData,
+}
+
+/// A completed, immutable chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+    pub(crate) data: ChunkData,
+}
+
+#[derive(Debug)]
+pub(crate) struct OpenChunk {
+    pub(crate) chunk: XorChunk,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<ClosedChunk>,
+    pub(crate) open: Option<OpenChunk>,
+    next_at: i64,
+    // The newest appended sample (t, value bits).
+    last: Option<(i64, u64)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) id: u64,
+    pub(crate) labels: Labels,
+    // Whether a series record for it has been written to the WAL.
+    logged: AtomicBool,
+    // Samples and creations of uncommitted appenders; such a series is never collected.
+    pending: AtomicU32,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+/// Prometheus' `rangeForTimestamp`: the end of the chunk-range window holding `t`.
+fn range_end(t: i64, width: i64) -> i64 {
+    (t / width).wrapping_mul(width).wrapping_add(width)
+}
+
+/// Prometheus' `computeChunkEndTime`: spread the remaining window evenly over chunks.
+fn chunk_end(start: i64, cur: i64, max: i64) -> i64 {
+    let denom = (cur.wrapping_sub(start).wrapping_add(1)).wrapping_mul(4);
+    if denom <= 0 {
+        return max;
+    }
+    let n = max.wrapping_sub(start) / denom;
+    if n <= 1 {
+        return max;
+    }
+    start + (max - start) / n
+}
+
+impl SeriesData {
+    fn new() -> SeriesData {
+        SeriesData {
+            closed: Vec::new(),
+            open: None,
+            next_at: i64::MIN,
+            last: None,
+        }
+    }
+
+    /// Checks a sample as Prometheus 2.42's `memSeries.appendable` does.
+    fn appendable(&self, t: i64, v: f64) -> Result<()> {
+        match self.last {
+            None => Ok(()),
+            Some((lt, _)) if t > lt => Ok(()),
+            Some((lt, _)) if t < lt => Err(Error::OutOfOrderSample),
+            Some((_, bits)) if bits == v.to_bits() => Ok(()),
+            Some(_) => Err(Error::DuplicateSample),
+        }
+    }
+
+    /// Appends in order, cutting chunks as Prometheus' head does; false (dropped) when `t` is
+    /// not after the newest sample.
+    fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        opts: &HeadOptions,
+        mapper: Option<(&ChunkDiskMapper, u64)>,
+    ) -> bool {
+        if let Some((lt, _)) = self.last {
+            if t <= lt {
+                return false;
+            }
+        }
+        let spc = opts.samples_per_chunk;
+        let cut = match &self.open {
+            None => true,
+            Some(c) => {
+                let n = c.chunk.num_samples();
+                if n == spc / 4 {
+                    self.next_at = chunk_end(c.mint, c.maxt, self.next_at);
+                }
+                t >= self.next_at || n >= spc * 2
+            }
+        };
+        if cut {
+            if let Some(c) = self.open.take() {
+                // Completed chunks go to the memory-mapped file when there is one; if writing
+                // fails they stay on the heap (the WAL still has them).
+                let mapped = mapper.and_then(|(m, id)| {
+                    m.write(id, c.mint, c.maxt, c.chunk.bytes())
+                        .ok()
+                        .map(|(_, view)| view)
+                });
+                let data = match mapped {
+                    Some(view) => view,
+                    None => ChunkData::heap(c.chunk.into_bytes()),
+                };
+                self.closed.push(ClosedChunk {
+                    mint: c.mint,
+                    maxt: c.maxt,
+                    data,
+                });
+            }
+            self.open = Some(OpenChunk {
+                chunk: XorChunk::with_flavor(opts.flavor),
+                mint: t,
+                maxt: t,
+            });
+            self.next_at = range_end(t, opts.chunk_range);
+        }
+        let Some(c) = self.open.as_mut() else {
+            return false;
+        };
+        if c.chunk.append(t, v).is_err() {
+            return false;
+        }
+        c.maxt = t;
+        self.last = Some((t, v.to_bits()));
+        true
+    }
+}
+
+// As Prometheus' stripeSeries: many stripes, so appenders on different series rarely share a
+// lock (or its cache line).
+const STRIPES: usize = 4096;
+
+/// Series by stable label hash; a list per hash resolves collisions.
+type HashStripe = FxHashMap<u64, Vec<Arc<MemSeries>>>;
+/// Series by reference: stripe `id % STRIPES` holds series `id` at index `id / STRIPES`
+/// (references are dense, so this is a plain vector lookup).
+type IdStripe = Vec<Option<Arc<MemSeries>>>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    pub(crate) by_name: FxHashMap<String, BTreeMap<String, RoaringBitmap>>,
+    pub(crate) all: RoaringBitmap,
+}
+
+/// Counters of what the head has taken in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeadStats {
+    /// Series in the head.
+    pub series: u64,
+    /// Samples appended (committed and kept).
+    pub samples: u64,
+    /// Samples dropped at commit because a concurrent commit had already written a newer or
+    /// equal timestamp (Prometheus counts these as out of order too), or on replay.
+    pub dropped: u64,
+}
+
+/// What [`Head::truncate`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TruncateStats {
+    /// Chunks released.
+    pub chunks_removed: u64,
+    /// Series removed.
+    pub series_removed: u64,
+    /// Head chunk files (`chunks_head/`) deleted.
+    pub chunk_files_removed: u64,
+    /// The checkpoint written, if the WAL had enough segments for one.
+    pub checkpoint: Option<wal::CheckpointStats>,
+}
+
+/// What opening a head from its WAL found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayStats {
+    /// Records read.
+    pub records: u64,
+    /// Series created.
+    pub series: u64,
+    /// Samples appended.
+    pub samples: u64,
+    /// Samples for series the WAL never declared, or out of order, dropped.
+    pub dropped: u64,
+    /// Tombstone records seen (the head does not support deletion; they are skipped).
+    pub tombstones: u64,
+    /// Records that passed their checksum but did not decode (skipped).
+    pub bad_records: u64,
+    /// Where a torn or corrupt tail was cut off. Everything before it was replayed; callers
+    /// should log this as a warning.
+    pub truncated: Option<Corruption>,
+}
+
+/// The in-memory, appendable part of the database. Cheap to share between threads (`&Head` is
+/// `Sync`); each writer takes its own [`Appender`].
+///
+/// ```
+/// use lookout_model::{parse_selector, Querier, SelectHints};
+/// use lookout_tsdb::{Head, HeadOptions};
+///
+/// let head = Head::new(HeadOptions::default());
+/// let mut app = head.appender();
+/// let r = app.append(&r#"up{job="api"}"#.parse()?, 1_000, 1.0)?;
+/// app.append_ref(r, 2_000, 1.0)?;
+/// app.commit()?;
+/// let set = head.select(0, 5_000, &parse_selector("up")?, &SelectHints::default())?;
+/// assert_eq!(set.count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Head {
+    pub(crate) opts: HeadOptions,
+    by_hash: Box<[RwLock<HashStripe>]>,
+    by_id: Box<[RwLock<IdStripe>]>,
+    pub(crate) postings: RwLock<Postings>,
+    next_id: AtomicU64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    min_valid_time: AtomicI64,
+    num_series: AtomicU64,
+    samples: AtomicU64,
+    dropped: AtomicU64,
+    wal: Option<Mutex<WalState>>,
+    mapper: Option<ChunkDiskMapper>,
+}
+
+#[derive(Debug)]
+struct WalState {
+    wal: Wal,
+    buf: Vec<u8>,
+}
+
+impl Head {
+    /// An in-memory head without a WAL.
+    pub fn new(opts: HeadOptions) -> Head {
+        Head {
+            opts,
+            by_hash: (0..STRIPES).map(|_| RwLock::default()).collect(),
+            by_id: (0..STRIPES).map(|_| RwLock::default()).collect(),
+            postings: RwLock::default(),
+            next_id: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            num_series: AtomicU64::new(0),
+            samples: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            wal: None,
+            mapper: None,
+        }
+    }
+
+    fn mapper_for(&self, s: &MemSeries) -> Option<(&ChunkDiskMapper, u64)> {
+        self.mapper.as_ref().map(|m| (m, s.id))
+    }
+
+    /// Opens a head over data directory `dir` (created if missing): replays `dir/wal`
+    /// (checkpoint first, then segments), cuts off a torn or corrupt tail, and logs new commits
+    /// to a fresh segment.
+    pub fn open(dir: &Path, opts: HeadOptions) -> Result<(Head, ReplayStats)> {
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(&wal_dir, e))?;
+        let mut head = Head::new(opts);
+        head.mapper = Some(ChunkDiskMapper::open(&dir.join("chunks_head"))?);
+        let mut stats = ReplayStats::default();
+        let rs = head.replay(&wal_dir, &mut stats)?;
+        stats.records = rs.records;
+        head.samples.store(stats.samples, Ordering::Relaxed);
+        if let Some(c) = rs.corruption {
+            wal::repair(&wal_dir, &c)?;
+            stats.truncated = Some(c);
+        }
+        let w = Wal::open(&wal_dir, head.opts.wal.clone())?;
+        head.wal = Some(Mutex::new(WalState {
+            wal: w,
+            buf: Vec::new(),
+        }));
+        Ok((head, stats))
+    }
+
+    /// Loads the head of data directory `dir` without changing anything on disk (for dump and
+    /// inspection tools, like Prometheus' read-only DB): replays `dir/wal` up to any torn or
+    /// corrupt tail (reported in the stats, not repaired); chunks stay on the heap and the head
+    /// has no WAL, so its commits are not durable.
+    pub fn open_read_only(dir: &Path, opts: HeadOptions) -> Result<(Head, ReplayStats)> {
+        let wal_dir = dir.join("wal");
+        let head = Head::new(opts);
+        let mut stats = ReplayStats::default();
+        if !wal_dir.is_dir() {
+            return Ok((head, stats));
+        }
+        let rs = head.replay(&wal_dir, &mut stats)?;
+        stats.records = rs.records;
+        stats.truncated = rs.corruption;
+        head.samples.store(stats.samples, Ordering::Relaxed);
+        Ok((head, stats))
+    }
+
+    /// Starts a batch of appends.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender {
+            head: self,
+            min_valid: None,
+            created: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    /// Counters of series and samples.
+    pub fn stats(&self) -> HeadStats {
+        HeadStats {
+            series: self.num_series.load(Ordering::Relaxed),
+            samples: self.samples.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The oldest sample timestamp, or `None` when empty.
+    pub fn min_time(&self) -> Option<i64> {
+        let t = self.min_time.load(Ordering::Relaxed);
+        (t != i64::MAX).then_some(t)
+    }
+
+    /// The newest sample timestamp, or `None` when empty.
+    pub fn max_time(&self) -> Option<i64> {
+        let t = self.max_time.load(Ordering::Relaxed);
+        (t != i64::MIN).then_some(t)
+    }
+
+    /// Samples older than this are rejected with [`Error::OutOfBounds`] (set by truncation).
+    pub fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// The series reference of `labels`, if the head has the series.
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
+        let h = labels.stable_hash();
+        let stripe = self.by_hash[h as usize % STRIPES].read();
+        stripe
+            .get(&h)?
+            .iter()
+            .find(|s| s.labels == *labels)
+            .map(|s| SeriesRef(s.id))
+    }
+
+    /// The chunks of a series, oldest first, the open (still growing) one last as a copy:
+    /// what compaction and inspection tools read.
+    pub fn chunks(&self, series: SeriesRef) -> Option<Vec<HeadChunk>> {
+        let s = self.series_by_id(series.0)?;
+        let d = s.data.lock();
+        let mut out: Vec<HeadChunk> = d
+            .closed
+            .iter()
+            .map(|c| HeadChunk {
+                mint: c.mint,
+                maxt: c.maxt,
+                data: c.data.clone(),
+            })
+            .collect();
+        if let Some(c) = &d.open {
+            out.push(HeadChunk {
+                mint: c.mint,
+                maxt: c.maxt,
+                data: ChunkData::heap(c.chunk.bytes()),
+            });
+        }
+        Some(out)
+    }
+
+    /// The labels of a series.
+    pub fn labels(&self, series: SeriesRef) -> Option<Labels> {
+        self.series_by_id(series.0).map(|s| s.labels.clone())
+    }
+
+    pub(crate) fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
+        self.by_id[id as usize % STRIPES]
+            .read()
+            .get(id as usize / STRIPES)
+            .and_then(Option::clone)
+    }
+
+    /// Finds or creates the series; `with_id` forces the id (WAL replay). Returns the series
+    /// and whether it was created.
+    fn get_or_create(
+        &self,
+        labels: &Labels,
+        with_id: Option<u64>,
+    ) -> Result<(Arc<MemSeries>, bool)> {
+        let h = labels.stable_hash();
+        {
+            let stripe = self.by_hash[h as usize % STRIPES].read();
+            if let Some(s) = stripe
+                .get(&h)
+                .and_then(|v| v.iter().find(|s| s.labels == *labels))
+            {
+                return Ok((s.clone(), false));
+            }
+        }
+        if labels.is_empty() {
+            return Err(Error::InvalidLabels("{} (empty label set)".into()));
+        }
+        let mut stripe = self.by_hash[h as usize % STRIPES].write();
+        let list = stripe.entry(h).or_default();
+        if let Some(s) = list.iter().find(|s| s.labels == *labels) {
+            return Ok((s.clone(), false));
+        }
+        // A WAL reference already taken by other labels (a corrupt or hand-made WAL) gets a
+        // fresh id; replay maps the WAL reference to it, and it is logged anew.
+        let with_id = with_id.filter(|id| self.series_by_id(*id).is_none());
+        let id = match with_id {
+            Some(id) => {
+                self.next_id
+                    .fetch_max(id.wrapping_add(1), Ordering::Relaxed);
+                id
+            }
+            None => self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
+        let Ok(id32) = u32::try_from(id) else {
+            return Err(Error::Config("series reference space (2^32) exhausted"));
+        };
+        let s = Arc::new(MemSeries {
+            id,
+            labels: labels.clone(),
+            logged: AtomicBool::new(with_id.is_some()),
+            pending: AtomicU32::new(0),
+            data: Mutex::new(SeriesData::new()),
+        });
+        list.push(s.clone());
+        {
+            let mut stripe = self.by_id[id as usize % STRIPES].write();
+            let i = id as usize / STRIPES;
+            if stripe.len() <= i {
+                stripe.resize(i + 1, None);
+            }
+            stripe[i] = Some(s.clone());
+        }
+        {
+            let mut p = self.postings.write();
+            p.all.insert(id32);
+            for l in labels.iter() {
+                let values = match p.by_name.get_mut(l.name) {
+                    Some(v) => v,
+                    None => p.by_name.entry(l.name.to_string()).or_default(),
+                };
+                match values.get_mut(l.value) {
+                    Some(bm) => {
+                        bm.insert(id32);
+                    }
+                    None => {
+                        values.insert(l.value.to_string(), RoaringBitmap::from_iter([id32]));
+                    }
+                }
+            }
+        }
+        drop(stripe);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        Ok((s, true))
+    }
+
+    fn note_times(&self, mint: i64, maxt: i64) {
+        if mint <= maxt {
+            self.min_time.fetch_min(mint, Ordering::Relaxed);
+            self.max_time.fetch_max(maxt, Ordering::Relaxed);
+        }
+    }
+
+    /// Replays `wal_dir` into the head: one thread reads, decompresses and decodes records,
+    /// this one applies them.
+    fn replay(&self, wal_dir: &Path, stats: &mut ReplayStats) -> Result<wal::ReadStats> {
+        let mut ctx = ReplayCtx::default();
+        std::thread::scope(|sc| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Record>>(256);
+            let reader = sc.spawn(move || {
+                wal::read_dir(wal_dir, |rec| {
+                    // A closed channel means the applier stopped; reading on is pointless.
+                    let _ = tx.send(record::decode(rec).ok());
+                    Ok(())
+                })
+            });
+            for rec in rx {
+                match rec {
+                    Some(r) => self.replay_record(r, &mut ctx, stats),
+                    None => stats.bad_records += 1,
+                }
+            }
+            reader
+                .join()
+                .unwrap_or(Err(Error::Config("WAL reader thread panicked")))
+        })
+    }
+
+    fn replay_record(&self, rec: Record, ctx: &mut ReplayCtx, stats: &mut ReplayStats) {
+        match rec {
+            Record::Series(series) => {
+                for s in series {
+                    match self.get_or_create(&s.labels, Some(s.series_ref)) {
+                        Ok((ms, created)) => {
+                            if created {
+                                stats.series += 1;
+                            }
+                            ctx.insert(s.series_ref, ms);
+                        }
+                        Err(_) => stats.bad_records += 1,
+                    }
+                }
+            }
+            Record::Samples(samples) => {
+                let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+                for s in samples {
+                    let Some(ms) = ctx.get(s.series_ref) else {
+                        stats.dropped += 1;
+                        continue;
+                    };
+                    if ms
+                        .data
+                        .lock()
+                        .append(s.t, s.v, &self.opts, self.mapper_for(ms))
+                    {
+                        stats.samples += 1;
+                        mint = mint.min(s.t);
+                        maxt = maxt.max(s.t);
+                    } else {
+                        stats.dropped += 1;
+                    }
+                }
+                self.note_times(mint, maxt);
+            }
+            Record::Tombstones(_) => stats.tombstones += 1,
+            _ => {}
+        }
+    }
+
+    /// Drops everything older than `mint`, as Prometheus does after persisting a block: chunks
+    /// ending before `mint` are released, series left without chunks (and without
+    /// uncommitted samples) are removed from the registry and the index, later appends older
+    /// than `mint` are rejected, and the WAL is checkpointed: the older two thirds of its
+    /// segments are replaced by a checkpoint holding the live series and samples `>= mint`.
+    pub fn truncate(&self, mint: i64) -> Result<TruncateStats> {
+        self.set_min_valid_time(mint);
+        let mut stats = TruncateStats::default();
+        let mut removed: Vec<Arc<MemSeries>> = Vec::new();
+        for stripe in self.by_hash.iter() {
+            let mut stripe = stripe.write();
+            stripe.retain(|_, list| {
+                list.retain(|s| {
+                    let mut d = s.data.lock();
+                    let before = d.closed.len();
+                    d.closed.retain(|c| c.maxt >= mint);
+                    stats.chunks_removed += (before - d.closed.len()) as u64;
+                    if d.open.as_ref().is_some_and(|c| c.maxt < mint) {
+                        d.open = None;
+                        stats.chunks_removed += 1;
+                    }
+                    let empty = d.closed.is_empty() && d.open.is_none();
+                    drop(d);
+                    if empty && s.pending.load(Ordering::Acquire) == 0 {
+                        removed.push(s.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                !list.is_empty()
+            });
+        }
+        if !removed.is_empty() {
+            let mut p = self.postings.write();
+            for s in &removed {
+                if let Some(slot) = self.by_id[s.id as usize % STRIPES]
+                    .write()
+                    .get_mut(s.id as usize / STRIPES)
+                {
+                    *slot = None;
+                }
+                let Ok(id32) = u32::try_from(s.id) else {
+                    continue;
+                };
+                p.all.remove(id32);
+                for l in s.labels.iter() {
+                    let Some(values) = p.by_name.get_mut(l.name) else {
+                        continue;
+                    };
+                    if let Some(bm) = values.get_mut(l.value) {
+                        bm.remove(id32);
+                        if bm.is_empty() {
+                            values.remove(l.value);
+                        }
+                    }
+                    if values.is_empty() {
+                        p.by_name.remove(l.name);
+                    }
+                }
+            }
+            self.num_series
+                .fetch_sub(removed.len() as u64, Ordering::Relaxed);
+        }
+        stats.series_removed = removed.len() as u64;
+        if let Some(m) = &self.mapper {
+            stats.chunk_files_removed = m.truncate(mint)?;
+        }
+        if self.min_time.load(Ordering::Relaxed) < mint
+            && self.max_time.load(Ordering::Relaxed) != i64::MIN
+        {
+            self.min_time.store(mint, Ordering::Relaxed);
+        }
+        if let Some(w) = &self.wal {
+            let (dir, last) = {
+                let mut w = w.lock();
+                let current = w.wal.segment();
+                w.wal.next_segment()?;
+                (w.wal.dir().to_path_buf(), current)
+            };
+            let first = crate::block::numbered_files(&dir)?
+                .first()
+                .map_or(0, |(n, _)| *n);
+            // Never the segment being written; the older two thirds, as Prometheus.
+            if let Some(last) = last.checked_sub(1) {
+                let last = first + last.saturating_sub(first) * 2 / 3;
+                if last > first {
+                    stats.checkpoint = Some(wal::checkpoint(
+                        &dir,
+                        first,
+                        last,
+                        |id| self.series_by_id(id).is_some(),
+                        mint,
+                        &self.opts.wal,
+                    )?);
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Flushes and syncs the WAL and pads its last page (as Prometheus does on shutdown).
+    pub fn close(self) -> Result<()> {
+        match self.wal {
+            Some(w) => w.into_inner().wal.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// The ids matching every matcher, using postings (exact and set lookups, literal prefix
+    /// range scans, value scans otherwise).
+    pub(crate) fn postings_for(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        let p = self.postings.read();
+        let mut result: Option<RoaringBitmap> = None;
+        let mut subtract: Vec<RoaringBitmap> = Vec::new();
+        for m in matchers {
+            let values = p.by_name.get(m.name());
+            if m.matches_empty() {
+                let mut bad = RoaringBitmap::new();
+                if let Some(vals) = values {
+                    for (v, bm) in vals {
+                        if !m.matches(v) {
+                            bad |= bm;
+                        }
+                    }
+                }
+                subtract.push(bad);
+                continue;
+            }
+            let mut set = RoaringBitmap::new();
+            if let Some(vals) = values {
+                if let Some(list) = m.set_matches() {
+                    for v in list {
+                        if let Some(bm) = vals.get(v) {
+                            set |= bm;
+                        }
+                    }
+                } else if let Some(prefix) = m
+                    .regex()
+                    .and_then(|r| r.literal_prefix())
+                    .filter(|_| m.match_type() == lookout_model::MatchType::Regex)
+                {
+                    for (v, bm) in vals.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    {
+                        if !v.starts_with(prefix) {
+                            break;
+                        }
+                        if m.matches(v) {
+                            set |= bm;
+                        }
+                    }
+                } else {
+                    for (v, bm) in vals {
+                        if m.matches(v) {
+                            set |= bm;
+                        }
+                    }
+                }
+            }
+            result = Some(match result {
+                None => set,
+                Some(r) => r & set,
+            });
+            if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                return RoaringBitmap::new();
+            }
+        }
+        let mut r = result.unwrap_or_else(|| p.all.clone());
+        for s in subtract {
+            r -= s;
+        }
+        r
+    }
+}
+
+/// WAL reference → series during replay: a vector for the dense references heads hand out,
+/// a map for anything else.
+#[derive(Debug, Default)]
+struct ReplayCtx {
+    dense: Vec<Option<Arc<MemSeries>>>,
+    sparse: FxHashMap<u64, Arc<MemSeries>>,
+}
+
+const DENSE_REFS: u64 = 1 << 24;
+
+impl ReplayCtx {
+    fn insert(&mut self, r: u64, s: Arc<MemSeries>) {
+        if r < DENSE_REFS {
+            let i = r as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(s);
+        } else {
+            self.sparse.insert(r, s);
+        }
+    }
+
+    #[inline]
+    fn get(&self, r: u64) -> Option<&Arc<MemSeries>> {
+        if r < DENSE_REFS {
+            self.dense.get(r as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&r)
+        }
+    }
+}
+
+/// A batch of appends: samples are checked as they are added and become visible (and
+/// durable in the WAL) together on [`commit`](Appender::commit). Dropping it without commit is
+/// a rollback.
+#[derive(Debug)]
+pub struct Appender<'h> {
+    head: &'h Head,
+    min_valid: Option<i64>,
+    created: Vec<Arc<MemSeries>>,
+    samples: Vec<(Arc<MemSeries>, i64, f64)>,
+}
+
+impl Appender<'_> {
+    /// Appends a sample to the series with `labels` (created if new), returning its reference
+    /// for [`append_ref`](Appender::append_ref).
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
+        let (s, created) = self.head.get_or_create(labels, None)?;
+        if created {
+            s.pending.fetch_add(1, Ordering::AcqRel);
+            self.created.push(s.clone());
+        }
+        let r = SeriesRef(s.id);
+        self.push(s, t, v)?;
+        Ok(r)
+    }
+
+    /// Appends a sample to a series known by reference: the fast path, no label hashing.
+    pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<()> {
+        let s = self
+            .head
+            .series_by_id(series.0)
+            .ok_or(Error::UnknownSeries(series.0))?;
+        self.push(s, t, v)
+    }
+
+    fn min_valid(&mut self) -> i64 {
+        if let Some(m) = self.min_valid {
+            return m;
+        }
+        let head = self.head;
+        let max = head.max_time.load(Ordering::Relaxed);
+        let floor = head.min_valid_time.load(Ordering::Relaxed);
+        if max == i64::MIN {
+            // Prometheus' initAppender: no bound until the head has a time range.
+            return floor;
+        }
+        let m = floor.max(max.saturating_sub(head.opts.chunk_range / 2));
+        self.min_valid = Some(m);
+        m
+    }
+
+    fn push(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<()> {
+        if t < self.min_valid() {
+            return Err(Error::OutOfBounds);
+        }
+        s.data.lock().appendable(t, v)?;
+        s.pending.fetch_add(1, Ordering::AcqRel);
+        self.samples.push((s, t, v));
+        Ok(())
+    }
+
+    /// The number of samples in the batch.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether the batch holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Writes the batch to the WAL (series records for new series, then one samples record)
+    /// and makes it visible. When this returns `Ok`, a crash of the process loses none of it.
+    /// On a WAL error nothing of the batch is applied.
+    pub fn commit(self) -> Result<()> {
+        let head = self.head;
+        if let Some(w) = &head.wal {
+            // Encode and compress the samples outside the WAL lock; only series records (rare)
+            // are decided under it, so a series record always precedes its first samples.
+            let samples = if self.samples.is_empty() {
+                None
+            } else {
+                let mut buf = Vec::with_capacity(17 + self.samples.len() * 12);
+                record::encode_samples(
+                    self.samples.iter().map(|(s, t, v)| RefSample {
+                        series_ref: s.id,
+                        t: *t,
+                        v: *v,
+                    }),
+                    &mut buf,
+                );
+                Some(wal::prepare(buf, head.opts.wal.compress))
+            };
+            let mut w = w.lock();
+            let mut new_series: Vec<&MemSeries> = Vec::new();
+            for s in &self.created {
+                if !s.logged.swap(true, Ordering::Relaxed) {
+                    new_series.push(s);
+                }
+            }
+            for (s, _, _) in &self.samples {
+                if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
+                    new_series.push(s);
+                }
+            }
+            let series = if new_series.is_empty() {
+                None
+            } else {
+                let mut buf = std::mem::take(&mut w.buf);
+                buf.clear();
+                record::encode_series(new_series.iter().map(|s| (s.id, &s.labels)), &mut buf);
+                Some(wal::prepare(buf, head.opts.wal.compress))
+            };
+            let recs: Vec<&wal::Prepared> = series.iter().chain(samples.iter()).collect();
+            if let Err(e) = w.wal.log_prepared(&recs) {
+                for s in new_series {
+                    s.logged.store(false, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        }
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let mut kept = 0u64;
+        let n = self.samples.len() as u64;
+        for (s, t, v) in &self.samples {
+            let (t, v) = (*t, *v);
+            if s.data.lock().append(t, v, &head.opts, head.mapper_for(s)) {
+                kept += 1;
+                mint = mint.min(t);
+                maxt = maxt.max(t);
+            }
+        }
+        head.note_times(mint, maxt);
+        head.samples.fetch_add(kept, Ordering::Relaxed);
+        head.dropped.fetch_add(n - kept, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Discards the batch. Series it created stay in the head (empty), as in Prometheus.
+    pub fn rollback(self) {}
+}
+
+impl Drop for Appender<'_> {
+    fn drop(&mut self) {
+        for (s, _, _) in &self.samples {
+            s.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        for s in &self.created {
+            s.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_model::{parse_selector, Querier, SelectHints, ValueKind};
+
+    fn ls(s: &str) -> Labels {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn out_of_order_and_duplicates_as_prometheus() {
+        let head = Head::new(HeadOptions::default());
+        let mut a = head.appender();
+        let r = a.append(&ls("a"), 1000, 1.0).unwrap();
+        a.commit().unwrap();
+        let mut a = head.appender();
+        assert!(matches!(
+            a.append_ref(r, 999, 1.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        assert!(matches!(
+            a.append_ref(r, 1000, 2.0),
+            Err(Error::DuplicateSample)
+        ));
+        a.append_ref(r, 1000, 1.0).unwrap(); // exact duplicate: accepted, then dropped
+        assert!(matches!(
+            a.append_ref(SeriesRef(99), 1, 1.0),
+            Err(Error::UnknownSeries(99))
+        ));
+        // Older than max - chunkRange/2.
+        assert!(matches!(
+            a.append(&ls("b"), 1000 - 3_600_001, 1.0),
+            Err(Error::OutOfBounds)
+        ));
+        a.commit().unwrap();
+        assert_eq!(head.stats().samples, 1);
+        assert_eq!(head.stats().dropped, 1);
+        // NaN duplicates compare by bits.
+        let mut a = head.appender();
+        a.append_ref(r, 2000, f64::NAN).unwrap();
+        a.commit().unwrap();
+        let mut a = head.appender();
+        a.append_ref(r, 2000, f64::NAN).unwrap();
+        assert!(matches!(
+            a.append_ref(r, 2000, lookout_model::stale_nan()),
+            Err(Error::DuplicateSample)
+        ));
+        assert!(head.appender().append(&Labels::empty(), 1, 1.0).is_err());
+    }
+
+    fn chunk_sizes(head: &Head, r: SeriesRef) -> Vec<usize> {
+        head.chunks(r)
+            .unwrap()
+            .iter()
+            .map(|c| crate::xor::xor_num_samples(&c.data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn chunk_cutting_matches_format_doc() {
+        // 400 samples at 15 s from 1700000000000: 143/142/115 (format doc §3.3).
+        let head = Head::new(HeadOptions::default());
+        let start = 1_700_000_000_000i64;
+        let mut r = None;
+        let mut t = start;
+        while t < start + 400 * 15_000 {
+            let mut a = head.appender();
+            r = Some(a.append(&ls("x"), t, 1.0).unwrap());
+            a.commit().unwrap();
+            t += 15_000;
+        }
+        assert_eq!(chunk_sizes(&head, r.unwrap()), [143, 142, 115]);
+        // 100 ms scrapes from 0: at 30 samples maxt = 2900, n = 7200000 / (2901 * 4) = 620,
+        // nextAt = 7200000 / 620 = 11612, so samples 0..=11600: 117 per chunk.
+        let head = Head::new(HeadOptions::default());
+        let mut a = head.appender();
+        let r = a.append(&ls("y"), 0, 0.0).unwrap();
+        for i in 1..1000 {
+            a.append_ref(r, i * 100, 0.0).unwrap();
+        }
+        a.commit().unwrap();
+        assert_eq!(chunk_sizes(&head, r)[0], 117);
+        // Never more than 240 per chunk when the rate jumps.
+        let head = Head::new(HeadOptions::default());
+        let mut a = head.appender();
+        let r = a.append(&ls("z"), 0, 0.0).unwrap();
+        for i in 1..31 {
+            a.append_ref(r, i * 60_000, 0.0).unwrap();
+        }
+        for i in 0..1000 {
+            a.append_ref(r, 31 * 60_000 + i, 0.0).unwrap();
+        }
+        a.commit().unwrap();
+        assert!(chunk_sizes(&head, r).iter().all(|&n| n <= 240));
+        assert_eq!(chunk_sizes(&head, r).iter().sum::<usize>(), 1031);
+    }
+
+    #[test]
+    fn select_with_matchers_and_ranges() {
+        let head = Head::new(HeadOptions::default());
+        let mut a = head.appender();
+        for (s, n) in [
+            (r#"up{job="api",instance="a"}"#, 10),
+            (r#"up{job="api",instance="b"}"#, 20),
+            (r#"up{job="db"}"#, 30),
+            (r#"http_requests_total{job="api",code="200"}"#, 40),
+            (r#"http_requests_total{job="api",code="500"}"#, 50),
+        ] {
+            let r = a.append(&ls(s), 0, n as f64).unwrap();
+            for i in 1..500 {
+                a.append_ref(r, i * 15_000, (n + i) as f64).unwrap();
+            }
+        }
+        a.commit().unwrap();
+        let q = |sel: &str, mint: i64, maxt: i64| -> Vec<(String, usize, Option<i64>)> {
+            let ms = parse_selector(sel).unwrap();
+            head.select(mint, maxt, &ms, &SelectHints::default())
+                .unwrap()
+                .map(|s| {
+                    let s = s.unwrap();
+                    let mut it = s.iter();
+                    let mut n = 0;
+                    let mut first = None;
+                    while it.next() == ValueKind::Float {
+                        first.get_or_insert(it.at().t);
+                        n += 1;
+                    }
+                    assert!(it.err().is_none());
+                    (s.labels().to_string(), n, first)
+                })
+                .collect()
+        };
+        let all = q(r#"{job=~".+"}"#, i64::MIN, i64::MAX);
+        assert_eq!(all.len(), 5);
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+        assert!(all.iter().all(|x| x.1 == 500));
+        assert_eq!(q(r#"up{instance=""}"#, 0, 10).len(), 1);
+        assert_eq!(q(r#"up{instance!="a"}"#, 0, 10).len(), 2);
+        assert_eq!(q(r#"{code=~"5.."}"#, 0, 10).len(), 1);
+        assert_eq!(q(r#"{code=~"2.*"}"#, 0, 10).len(), 1);
+        assert_eq!(q(r#"{__name__=~"up|nope",job!~"d.*"}"#, 0, 10).len(), 2);
+        assert_eq!(q(r#"{job="nope"}"#, 0, 10).len(), 0);
+        // Range clipping across chunk boundaries.
+        let r = q(r#"up{instance="a"}"#, 1_000_000, 3_000_000);
+        assert_eq!(r[0].2, Some(1_005_000));
+        assert_eq!(r[0].1, (3_000_000 - 1_005_000) / 15_000 + 1);
+        assert_eq!(head.label_values(0, 10, "job", &[]).unwrap(), ["api", "db"]);
+        assert_eq!(
+            head.label_names(0, 10, &parse_selector("up").unwrap())
+                .unwrap(),
+            ["__name__", "instance", "job"]
+        );
+        // Seek across chunks.
+        let ms = parse_selector(r#"up{instance="b"}"#).unwrap();
+        let set: Vec<_> = head
+            .select(0, i64::MAX, &ms, &SelectHints::default())
+            .unwrap()
+            .collect();
+        let s = set[0].as_ref().unwrap();
+        let mut it = s.iter();
+        assert_eq!(it.seek(4_000_001), ValueKind::Float);
+        assert_eq!(it.at().t, 4_005_000);
+        assert_eq!(it.seek(10), ValueKind::Float);
+        assert_eq!(it.at().t, 4_005_000);
+        assert_eq!(it.next(), ValueKind::Float);
+        assert_eq!(it.at().t, 4_020_000);
+        assert_eq!(it.seek(i64::MAX), ValueKind::None);
+    }
+
+    #[test]
+    fn hash_collisions_keep_series_apart() {
+        // Two label sets forced into the same hash bucket list behave independently.
+        let head = Head::new(HeadOptions::default());
+        let a = ls(r#"m{x="1"}"#);
+        let b = ls(r#"m{x="2"}"#);
+        let (sa, _) = head.get_or_create(&a, None).unwrap();
+        // Simulate a collision: file b's series under a's hash.
+        let h = a.stable_hash();
+        let (sb, created) = head.get_or_create(&b, None).unwrap();
+        assert!(created);
+        {
+            let mut stripe = head.by_hash[h as usize % STRIPES].write();
+            stripe.get_mut(&h).unwrap().push(sb.clone());
+        }
+        let found = head.by_hash[h as usize % STRIPES].read()[&h]
+            .iter()
+            .find(|s| s.labels == b)
+            .map(|s| s.id);
+        assert_eq!(found, Some(sb.id));
+        assert_ne!(sa.id, sb.id);
+        assert_eq!(head.series_ref(&a), Some(SeriesRef(sa.id)));
+    }
+
+    #[test]
+    fn truncate_while_appending() {
+        let head = Head::new(HeadOptions::default().chunk_range(60_000));
+        let done = AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                for step in 0..400i64 {
+                    let mut a = head.appender();
+                    for s in 0..10 {
+                        let l = ls(&format!("m{{s=\"{s}\"}}"));
+                        a.append(&l, step * 1000, step as f64).unwrap();
+                    }
+                    a.commit().unwrap();
+                }
+                done.store(true, Ordering::Release);
+            });
+            sc.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    if let Some(max) = head.max_time() {
+                        head.truncate(max - 30_000).unwrap();
+                    }
+                    std::thread::yield_now();
+                }
+            });
+        });
+        // Every series survived (they never stopped receiving samples) and holds the tail.
+        assert_eq!(head.stats().series, 10);
+        for s in 0..10 {
+            let r = head.series_ref(&ls(&format!("m{{s=\"{s}\"}}"))).unwrap();
+            let chunks = head.chunks(r).unwrap();
+            let last = chunks.last().unwrap();
+            assert_eq!(last.maxt, 399_000);
+        }
+        // Series that stop receiving samples are collected.
+        head.truncate(400_000).unwrap();
+        assert_eq!(head.stats().series, 0);
+        assert!(head.label_names(0, i64::MAX, &[]).unwrap().is_empty());
+        assert!(head.postings.read().all.is_empty());
+        assert!(head.appender().append(&ls("m"), 399_999, 1.0).is_err());
+    }
+
+    #[test]
+    fn replayed_reference_clash_gets_fresh_id() {
+        let head = Head::new(HeadOptions::default());
+        let (a, _) = head.get_or_create(&ls("a"), Some(5)).unwrap();
+        let (b, created) = head.get_or_create(&ls("b"), Some(5)).unwrap();
+        assert!(created);
+        assert_eq!(a.id, 5);
+        assert_ne!(b.id, 5);
+        assert!(!b.logged.load(Ordering::Relaxed));
+        assert_eq!(head.series_ref(&ls("a")), Some(SeriesRef(5)));
+        assert_eq!(head.labels(SeriesRef(b.id)), Some(ls("b")));
+    }
+
+    #[test]
+    fn concurrent_appenders() {
+        let head = Head::new(HeadOptions::default());
+        std::thread::scope(|sc| {
+            for th in 0..4 {
+                let head = &head;
+                sc.spawn(move || {
+                    for batch in 0..50 {
+                        let mut a = head.appender();
+                        for s in 0..20 {
+                            // Series shared by all threads and series owned by one.
+                            let shared = ls(&format!("shared{{s=\"{s}\"}}"));
+                            let own = ls(&format!("own{{t=\"{th}\",s=\"{s}\"}}"));
+                            let _ = a.append(&shared, batch * 1000 + th, 1.0);
+                            a.append(&own, batch * 1000, 1.0).unwrap();
+                        }
+                        a.commit().unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(head.stats().series, 20 + 80);
+        let ms = parse_selector(r#"{__name__="own"}"#).unwrap();
+        let n: usize = head
+            .select(0, i64::MAX, &ms, &SelectHints::default())
+            .unwrap()
+            .map(|s| {
+                let s = s.unwrap();
+                let mut it = s.iter();
+                let mut n = 0;
+                while it.next() == ValueKind::Float {
+                    n += 1;
+                }
+                n
+            })
+            .sum();
+        assert_eq!(n, 80 * 50);
+    }
+}

@@ -34,6 +34,10 @@ pub struct TextEncoder<'w, W: Write> {
     om: bool,
     line: Vec<u8>,
     num: String,
+    /// OpenMetrics seconds text of the sample's and the exemplar's timestamps, made while
+    /// validating and written from there.
+    ts: String,
+    ex_ts: String,
 }
 
 /// An exemplar to attach to a sample: labels, value and optional timestamp in milliseconds.
@@ -47,6 +51,8 @@ impl<'w, W: Write> TextEncoder<'w, W> {
             om: false,
             line: Vec::with_capacity(256),
             num: String::with_capacity(32),
+            ts: String::with_capacity(24),
+            ex_ts: String::with_capacity(24),
         }
     }
 
@@ -155,12 +161,13 @@ impl<'w, W: Write> TextEncoder<'w, W> {
             }
         }
         if self.om {
-            for t in [timestamp, exemplar.and_then(|e| e.2)]
-                .into_iter()
-                .flatten()
-            {
-                self.num.clear();
-                if !om_timestamp_text(t, &mut self.num) {
+            for (t, text) in [
+                (timestamp, &mut self.ts),
+                (exemplar.and_then(|e| e.2), &mut self.ex_ts),
+            ] {
+                let Some(t) = t else { continue };
+                text.clear();
+                if !om_timestamp_text(t, text) {
                     return Err(encode_err(
                         &t.to_string(),
                         "timestamp has no exact OpenMetrics seconds form",
@@ -194,9 +201,7 @@ impl<'w, W: Write> TextEncoder<'w, W> {
         if let Some(t) = timestamp {
             self.line.push(b' ');
             if self.om {
-                self.num.clear();
-                om_timestamp_text(t, &mut self.num);
-                self.line.extend_from_slice(self.num.as_bytes());
+                self.line.extend_from_slice(self.ts.as_bytes());
             } else {
                 write_int(&mut self.line, t);
             }
@@ -206,11 +211,9 @@ impl<'w, W: Write> TextEncoder<'w, W> {
             write_labels(&mut self.line, ex, true);
             self.line.extend_from_slice(b"} ");
             write_float(&mut self.line, &mut self.num, v);
-            if let Some(t) = ts {
+            if ts.is_some() {
                 self.line.push(b' ');
-                self.num.clear();
-                om_timestamp_text(t, &mut self.num);
-                self.line.extend_from_slice(self.num.as_bytes());
+                self.line.extend_from_slice(self.ex_ts.as_bytes());
             }
         }
         self.line.push(b'\n');
@@ -320,6 +323,12 @@ fn write_float(line: &mut Vec<u8>, scratch: &mut String, v: f64) {
         }
         return;
     }
+    if (1e-4..1e6).contains(&v.abs()) {
+        // Go's shortest %g is plain decimal in this range, with the same shortest digits
+        // Rust prints, so skip format_go_g's detour through the exponent form.
+        let _ = write!(line, "{v}");
+        return;
+    }
     scratch.clear();
     lookout_model::format_go_g(v, scratch);
     line.extend_from_slice(scratch.as_bytes());
@@ -345,6 +354,44 @@ mod tests {
             let mut line = Vec::new();
             write_float(&mut line, &mut s, v);
             assert_eq!(String::from_utf8(line).unwrap(), want);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Byte for byte Go's %g as the model formats it, over all doubles and the plain range.
+        #[test]
+        fn float_text_matches_go_g(bits in proptest::prelude::any::<u64>(), m in 1e-5f64..2e6) {
+            let mut s = String::new();
+            for v in [f64::from_bits(bits), m, -m, m.round(), m / 1e3] {
+                let mut line = Vec::new();
+                write_float(&mut line, &mut s, v);
+                let mut want = String::new();
+                lookout_model::format_go_g(v, &mut want);
+                proptest::prop_assert_eq!(String::from_utf8(line).unwrap_or_default(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_range_edges() {
+        let mut s = String::new();
+        let below = f64::from_bits(1e-4f64.to_bits() - 1);
+        let under_million = f64::from_bits(1e6f64.to_bits() - 1);
+        for v in [
+            1e-4,
+            below,
+            1e6,
+            under_million,
+            999999.9999999999,
+            0.000999999,
+            123.456,
+        ] {
+            let mut line = Vec::new();
+            write_float(&mut line, &mut s, v);
+            let mut want = String::new();
+            lookout_model::format_go_g(v, &mut want);
+            assert_eq!(String::from_utf8(line).unwrap(), want, "{v:e}");
         }
     }
 

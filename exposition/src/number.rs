@@ -15,14 +15,16 @@ pub(crate) enum FloatError {
 /// with an optional sign and `NaN`, all case-insensitive), minus hex floats and `_`.
 #[inline]
 pub(crate) fn parse_float(s: &[u8]) -> Result<f64, FloatError> {
-    // Fast path: short unsigned integers, the most common sample values.
-    if !s.is_empty() && s.len() <= 15 && s.iter().all(u8::is_ascii_digit) {
-        let mut n: u64 = 0;
-        for c in s {
-            n = n * 10 + u64::from(c - b'0');
-        }
-        // Exact: below 2^53.
-        return Ok(n as f64);
+    // Fast path: integers and plain decimals, the common sample values.
+    if let Some(v) = fast_decimal(s) {
+        return Ok(v);
+    }
+    // The spellings exporters use for the special values.
+    match s {
+        b"NaN" => return Ok(f64::NAN),
+        b"+Inf" => return Ok(f64::INFINITY),
+        b"-Inf" => return Ok(f64::NEG_INFINITY),
+        _ => {}
     }
     if s.iter().any(|c| matches!(c, b'p' | b'P' | b'_')) {
         return Err(FloatError::Unsupported);
@@ -43,6 +45,86 @@ pub(crate) fn parse_float(s: &[u8]) -> Result<f64, FloatError> {
         return Err(FloatError::Syntax);
     }
     Ok(v)
+}
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Clinger's exact fast path for plain decimals: `[+-]digits[.digits][(e|E)[+-]digits]`
+/// whose digits, read as one integer `w`, stay below 2^53 and whose decimal exponent `e` is
+/// within ±22. Then `w` and `10^|e|` are exact doubles and one IEEE multiplication or
+/// division rounds correctly, so the result is bit-identical to `str::parse::<f64>`. Anything
+/// else (more digits, bigger exponents, `Inf`, `NaN`, bad syntax) returns `None` for the
+/// exact path to decide.
+#[inline]
+fn fast_decimal(s: &[u8]) -> Option<f64> {
+    let (neg, mut rest) = match s.split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, s),
+    };
+    let mut w: u64 = 0;
+    let mut digits = 0usize;
+    let mut exp: i64 = 0;
+    while let Some((&c, r)) = rest.split_first() {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+        digits += 1;
+        rest = r;
+    }
+    if let Some((b'.', r)) = rest.split_first() {
+        rest = r;
+        while let Some((&c, r)) = rest.split_first() {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            digits += 1;
+            exp -= 1;
+            rest = r;
+        }
+    }
+    // 19 digits cannot overflow a u64; the 2^53 bound below is the real limit.
+    if digits == 0 || digits > 19 || w > (1 << 53) {
+        return None;
+    }
+    if let Some((b'e' | b'E', r)) = rest.split_first() {
+        let (eneg, mut r) = match r.split_first() {
+            Some((b'-', r2)) => (true, r2),
+            Some((b'+', r2)) => (false, r2),
+            _ => (false, r),
+        };
+        let mut e: i64 = 0;
+        let mut edigits = 0usize;
+        while let Some((&c, r2)) = r.split_first() {
+            if !c.is_ascii_digit() || edigits >= 4 {
+                return None;
+            }
+            e = e * 10 + i64::from(c - b'0');
+            edigits += 1;
+            r = r2;
+        }
+        if edigits == 0 {
+            return None;
+        }
+        exp += if eneg { -e } else { e };
+        rest = r;
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let m = w as f64;
+    let v = if exp >= 0 {
+        m * *POW10.get(usize::try_from(exp).ok()?)?
+    } else {
+        m / *POW10.get(usize::try_from(-exp).ok()?)?
+    };
+    Some(if neg { -v } else { v })
 }
 
 /// Parses the digits of a text 0.0.4 timestamp (Prometheus' lexer allows digits only).
@@ -115,6 +197,82 @@ mod tests {
         }
         assert_eq!(parse_float(b"0x1p-3"), Err(FloatError::Unsupported));
         assert_eq!(parse_float(b"1_2"), Err(FloatError::Unsupported));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The fast path agrees bit for bit with the exact path on decimal syntax, including
+        /// forms it hands over (long mantissas, big exponents).
+        #[test]
+        fn fast_floats_are_exact(s in "[+-]?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?") {
+            let ours = parse_float(s.as_bytes());
+            match s.parse::<f64>() {
+                Ok(v) if v.is_finite() => {
+                    proptest::prop_assert_eq!(ours.map(f64::to_bits), Ok(v.to_bits()), "{}", s);
+                }
+                _ => proptest::prop_assert!(ours.is_err(), "{}", s),
+            }
+        }
+
+        /// Values printed from random doubles (shortest and fixed forms) read back exactly.
+        #[test]
+        fn printed_floats_are_exact(bits in proptest::prelude::any::<u64>(), prec in 0usize..18) {
+            let f = f64::from_bits(bits);
+            if f.is_finite() {
+                for s in [format!("{f}"), format!("{f:e}"), format!("{f:.prec$}"), format!("{f:.prec$e}")] {
+                    let want = s.parse::<f64>().map(f64::to_bits);
+                    let got = parse_float(s.as_bytes()).map(f64::to_bits);
+                    if want.as_ref().is_ok_and(|b| f64::from_bits(*b).is_finite()) {
+                        proptest::prop_assert_eq!(got, Ok(want.unwrap_or(0)), "{}", s);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_edges() {
+        for s in [
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740993.0",
+            "1e22",
+            "1e23",
+            "1.5e-22",
+            "123456789012345678e-22",
+            "-0",
+            "-0.0",
+            "0e999",
+            "1e-400",
+            ".5",
+            "5.",
+            "-.5e+3",
+            "1.e5",
+            "4.9351e-05",
+            "7.424100000000001e-05",
+            "0.000106744",
+        ] {
+            let want: f64 = s.parse().unwrap();
+            if want.is_finite() {
+                assert_eq!(
+                    parse_float(s.as_bytes()).map(f64::to_bits),
+                    Ok(want.to_bits()),
+                    "{s}"
+                );
+            }
+        }
+        for s in ["NaN", "+Inf", "-Inf"] {
+            let want: f64 = s.parse().unwrap();
+            assert_eq!(
+                parse_float(s.as_bytes()).map(f64::to_bits),
+                Ok(want.to_bits()),
+                "{s}"
+            );
+        }
+        for bad in ["1e", "1e+", "e5", "+", "-", "1..2", "1e5.0", ".e5"] {
+            assert!(fast_decimal(bad.as_bytes()).is_none(), "{bad}");
+            assert!(parse_float(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use lookout_model::{format_go_g, Labels, LabelsBuilder, METRIC_NAME};
+use lookout_model::{format_go_g, Labels, METRIC_NAME};
 
 use crate::error::{describe, line_col, Error, TextProblem};
 use crate::number::{parse_float, parse_ts_digits, FloatError};
@@ -95,12 +95,15 @@ pub struct TextSample<'p, 'a> {
 impl TextSample<'_, '_> {
     /// The sample's labels as a [`Labels`] set, `__name__` included.
     pub fn to_labels(&self) -> Labels {
-        let mut b = LabelsBuilder::new(Labels::empty());
-        b.set(METRIC_NAME, self.name);
-        for (n, v) in self.labels {
-            b.set(n, v);
-        }
-        b.labels()
+        // The parser has rejected repeated names and a second `__name__`, so sorting the pairs
+        // is all a builder would do, less its per-label copies. Empty values mean "no label",
+        // as everywhere in Prometheus.
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(self.labels.len() + 1);
+        pairs.push((METRIC_NAME, self.name));
+        pairs.extend(self.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+        pairs.retain(|(_, v)| !v.is_empty());
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Labels::from_sorted_unchecked(pairs)
     }
 }
 
@@ -121,6 +124,9 @@ enum Parsed<'a> {
 #[derive(Debug)]
 pub struct TextParser<'a> {
     input: &'a [u8],
+    /// The input as text when it is valid UTF-8 throughout (checked once, so that names and
+    /// values are sliced from it without validating each again).
+    text: Option<&'a str>,
     pos: usize,
     om: bool,
     normalize: bool,
@@ -153,6 +159,7 @@ impl<'a> TextParser<'a> {
     fn new(input: &'a [u8], om: bool, mode: Mode) -> TextParser<'a> {
         TextParser {
             input,
+            text: std::str::from_utf8(input).ok(),
             pos: 0,
             om,
             normalize: true,
@@ -223,6 +230,12 @@ impl<'a> TextParser<'a> {
                 return Err(self.err_at(self.line_start, problem));
             }
         }
+        if !matches!(parsed, Parsed::Sample | Parsed::End) {
+            // Count the entry's own line now (it holds exactly one newline, its last byte),
+            // so that the next entry starts counting from here.
+            self.line_of(self.line_start);
+            self.count_own_line();
+        }
         Ok(match parsed {
             Parsed::Help(name, help) => Some(Entry::Help { name, help }),
             Parsed::Type(name, metric_type) => Some(Entry::Type { name, metric_type }),
@@ -235,6 +248,7 @@ impl<'a> TextParser<'a> {
                     t.suffixes().contains(&rest).then_some(*t)
                 });
                 let line = self.line_of(self.line_start);
+                self.count_own_line();
                 Some(Entry::Sample(TextSample {
                     name: &self.name,
                     labels: &self.labels,
@@ -258,9 +272,24 @@ impl<'a> TextParser<'a> {
             return line_col(self.input, pos).0;
         }
         let span = self.input.get(self.counted_to..pos).unwrap_or_default();
-        self.lines_before += memchr::memchr_iter(b'\n', span).count();
+        if !span.is_empty() {
+            self.lines_before += memchr::memchr_iter(b'\n', span).count();
+        }
         self.counted_to = pos;
         self.lines_before + 1
+    }
+
+    /// After an entry was read whole and [`line_of`](Self::line_of) counted up to its start:
+    /// counts its line, whose only newline is its last byte.
+    #[inline]
+    fn count_own_line(&mut self) {
+        if self.counted_to == self.line_start
+            && self.pos > self.line_start
+            && self.input.get(self.pos - 1) == Some(&b'\n')
+        {
+            self.counted_to = self.pos;
+            self.lines_before += 1;
+        }
     }
 
     /// Skips to the start of the line after the current position.
@@ -338,20 +367,43 @@ impl<'a> TextParser<'a> {
         if CLASS[usize::from(*input.get(start)?)] & first == 0 {
             return None;
         }
-        let mut i = start + 1;
-        while let Some(&c) = input.get(i) {
-            if CLASS[usize::from(c)] & rest == 0 {
-                break;
-            }
-            i += 1;
-        }
+        let tail = input.get(start + 1..).unwrap_or_default();
+        let i = start
+            + 1
+            + tail
+                .iter()
+                .position(|c| CLASS[usize::from(*c)] & rest == 0)
+                .unwrap_or(tail.len());
         self.pos = i;
         // The bytes are ASCII by construction.
-        std::str::from_utf8(input.get(start..i)?).ok()
+        self.str_at(start, i)
+    }
+
+    /// The input between two byte offsets as text, or `None` when it is not valid UTF-8 (or
+    /// the offsets split a character).
+    #[inline]
+    fn str_at(&self, start: usize, end: usize) -> Option<&'a str> {
+        match self.text {
+            Some(t) => t.get(start..end),
+            None => std::str::from_utf8(self.input.get(start..end)?).ok(),
+        }
+    }
+
+    /// A quoted string's contents (from [`scan_quoted`](Self::scan_quoted)) as text, with
+    /// escapes (`\\`, `\"`, `\n`) resolved; `None` when not valid UTF-8.
+    #[inline]
+    fn quoted_str(&self, start: usize, raw: &[u8], escaped: bool) -> Option<Cow<'a, str>> {
+        let s = self.str_at(start, start + raw.len())?;
+        Some(if escaped {
+            Cow::Owned(unescape_label_value(s))
+        } else {
+            Cow::Borrowed(s)
+        })
     }
 
     /// Scans a quoted string at the cursor (which is on the opening quote) and returns the raw
-    /// contents, and whether a backslash occurs. Newlines end the string with an error.
+    /// contents, and whether a backslash occurs. Newlines end the string with an error. The
+    /// contents start one byte after the cursor's position on entry.
     #[inline]
     fn scan_quoted(&mut self, what: &'static str) -> Result<(&'a [u8], bool), Error> {
         let input = self.input;
@@ -384,12 +436,13 @@ impl<'a> TextParser<'a> {
     /// Parses the text after `# HELP`, `# TYPE` or `# UNIT` and the name: returns the name.
     fn meta_name(&mut self, keyword: &'static str) -> Result<Cow<'a, str>, Error> {
         if self.peek() == Some(b'"') {
+            let qstart = self.pos;
             let (raw, esc) = self.scan_quoted(meta_name_expectation(keyword))?;
             if raw.is_empty() {
                 self.pos -= 2;
                 return Err(self.expected(meta_name_expectation(keyword)));
             }
-            return to_str(raw, esc, false).ok_or_else(|| {
+            return self.quoted_str(qstart + 1, raw, esc).ok_or_else(|| {
                 self.err_at(
                     self.pos,
                     TextProblem::InvalidUtf8 {
@@ -484,10 +537,14 @@ impl<'a> TextParser<'a> {
             self.family = Some((name.clone(), t));
             Ok(Parsed::Type(name, t))
         } else {
-            let s = std::str::from_utf8(text).map_err(|_| {
-                self.err_at(text_at, TextProblem::InvalidUtf8 { what: "help text" })
-            })?;
-            let help = if s.contains('\\') {
+            let s = if text.is_empty() {
+                ""
+            } else {
+                self.str_at(text_at, text_at + text.len()).ok_or_else(|| {
+                    self.err_at(text_at, TextProblem::InvalidUtf8 { what: "help text" })
+                })?
+            };
+            let help = if memchr::memchr(b'\\', s.as_bytes()).is_some() {
                 Cow::Owned(unescape_help(s))
             } else {
                 Cow::Borrowed(s)
@@ -516,12 +573,11 @@ impl<'a> TextParser<'a> {
         }
         self.skip_blanks();
         let vstart = self.pos;
-        while let Some(c) = self.peek() {
-            if matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0) {
-                break;
-            }
-            self.pos += 1;
-        }
+        let rest = self.input.get(vstart..).unwrap_or_default();
+        self.pos += rest
+            .iter()
+            .position(|c| matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0))
+            .unwrap_or(rest.len());
         if self.pos == vstart {
             return Err(self.expected("value after metric"));
         }
@@ -649,10 +705,10 @@ impl<'a> TextParser<'a> {
                 Ok(Parsed::Unit(name, unit))
             }
             _ => {
-                let s = std::str::from_utf8(text).map_err(|_| {
+                let s = self.str_at(text_at, end).ok_or_else(|| {
                     self.err_at(text_at, TextProblem::InvalidUtf8 { what: "help text" })
                 })?;
-                let help = if s.contains('\\') {
+                let help = if memchr::memchr(b'\\', s.as_bytes()).is_some() {
                     Cow::Owned(unescape_label_value(s))
                 } else {
                     Cow::Borrowed(s)
@@ -810,7 +866,7 @@ impl<'a> TextParser<'a> {
                 Some(b'"') => {
                     let qstart = self.pos;
                     let (raw, esc) = self.scan_quoted("label name")?;
-                    let s = to_str(raw, esc, false).ok_or_else(|| {
+                    let s = self.quoted_str(qstart + 1, raw, esc).ok_or_else(|| {
                         self.err_at(qstart, TextProblem::InvalidUtf8 { what: "label name" })
                     })?;
                     if s.is_empty() {
@@ -868,7 +924,7 @@ impl<'a> TextParser<'a> {
                     },
                 ));
             }
-            let value = to_str(raw, esc, true).ok_or_else(|| {
+            let value = self.quoted_str(vstart + 1, raw, esc).ok_or_else(|| {
                 self.err_at(
                     vstart,
                     TextProblem::InvalidUtf8 {
@@ -918,7 +974,7 @@ impl<'a> TextParser<'a> {
                 _ => return Ok(()),
             };
             for (name, value) in self.labels.iter_mut() {
-                if name == wanted {
+                if name == wanted && !is_canonical_float(value.as_bytes()) {
                     if let Some(canon) = canonical_float_label(&mut self.scratch, value) {
                         *value = canon;
                     }
@@ -960,16 +1016,6 @@ fn meta_name_expectation(keyword: &str) -> &'static str {
         "TYPE" => "metric name after TYPE",
         _ => "metric name after UNIT",
     }
-}
-
-/// Validates UTF-8 and resolves escapes (`\\`, `\"`, `\n`; others stay as typed).
-fn to_str(raw: &[u8], escaped: bool, _value: bool) -> Option<Cow<'_, str>> {
-    let s = std::str::from_utf8(raw).ok()?;
-    Some(if escaped {
-        Cow::Owned(unescape_label_value(s))
-    } else {
-        Cow::Borrowed(s)
-    })
 }
 
 /// Prometheus' label value unescaping: `\\`, `\"` and `\n` become the character; any other
@@ -1016,6 +1062,41 @@ fn unescape_help(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `v` is certainly already in OpenMetrics canonical float form: `+Inf`, or a plain
+/// decimal `int.frac` in Go `%g`'s plain range [1e-4, 1e6) with at most 15 significant digits
+/// (which the shortest round-trip form reproduces) and no superfluous zeros. `false` means
+/// "not sure": the caller then formats the parsed value to decide.
+#[inline]
+fn is_canonical_float(v: &[u8]) -> bool {
+    if v == b"+Inf" {
+        return true;
+    }
+    let Some(dot) = v.iter().position(|c| *c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (
+        v.get(..dot).unwrap_or_default(),
+        v.get(dot + 1..).unwrap_or_default(),
+    );
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    if !digits(int) || !digits(frac) || int.len() > 6 {
+        return false;
+    }
+    if int == b"0" {
+        // 0.000d… is the smallest plain form (1e-4); "0.0" is canonical zero.
+        let zeros = frac.iter().take_while(|c| **c == b'0').count();
+        let sig = frac.len() - zeros;
+        return frac == b"0" || (zeros <= 3 && sig <= 15 && !frac.ends_with(b"0"));
+    }
+    if int.first() == Some(&b'0') {
+        return false;
+    }
+    if frac == b"0" {
+        return true;
+    }
+    int.len() + frac.len() <= 15 && !frac.ends_with(b"0")
 }
 
 /// `"0.0"` to `"4096.0"`: the canonical forms of integer bucket bounds, so that normalising
@@ -1135,6 +1216,91 @@ mod tests {
             let got = canonical_float_label(&mut scratch, v);
             assert_eq!(got.as_deref(), want, "{v}");
         }
+    }
+
+    #[test]
+    fn canonical_shortcut_agrees() {
+        let mut scratch = String::new();
+        for v in [
+            "0.0",
+            "1.0",
+            "0.5",
+            "0.99",
+            "0.0001",
+            "0.00001",
+            "0.00010",
+            "100000.0",
+            "999999.5",
+            "1000000.0",
+            "01.0",
+            "1.50",
+            "+Inf",
+            "-Inf",
+            "1",
+            "0.1234567890123456",
+            "0.123456789012345",
+            "123456.123456789",
+            "123456.1234567891",
+            "0.30000000000000004",
+            "0.000123456789012345",
+            "5e-05",
+            "1.",
+            ".5",
+            "10.0",
+            "0.05",
+            "0.25",
+        ] {
+            if is_canonical_float(v.as_bytes()) {
+                assert_eq!(canonical_float_label(&mut scratch, v), None, "{v}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the shortcut calls canonical, the exact check calls canonical too.
+        #[test]
+        fn canonical_shortcut_is_sound(v in "[0-9]{1,7}\\.[0-9]{1,18}|\\+Inf") {
+            let mut scratch = String::new();
+            if is_canonical_float(v.as_bytes()) {
+                proptest::prop_assert_eq!(canonical_float_label(&mut scratch, &v), None, "{}", v);
+            }
+        }
+
+        /// Floats printed in shortest form and in plain range are recognised as canonical.
+        #[test]
+        fn shortest_floats_are_canonical(bits in proptest::prelude::any::<u64>()) {
+            let mut scratch = String::new();
+            let f = f64::from_bits(bits).abs();
+            if (1e-4..1e6).contains(&f) {
+                let mut s = format!("{f}");
+                if !s.contains('.') {
+                    s.push_str(".0");
+                }
+                let fast = is_canonical_float(s.as_bytes());
+                let exact = canonical_float_label(&mut scratch, &s).is_none();
+                proptest::prop_assert!(!fast || exact, "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn to_labels_matches_the_builder() {
+        use lookout_model::LabelsBuilder;
+        let input = "b{z=\"1\",a=\"\",\"\u{e9}\"=\"x\",m=\"y\"} 1\n{\"q.r\",c=\"d\"} 2\n";
+        let mut p = TextParser::prometheus(input.as_bytes());
+        let mut n = 0;
+        while let Some(e) = p.next_entry().unwrap() {
+            if let Entry::Sample(s) = e {
+                let mut b = LabelsBuilder::new(Labels::empty());
+                b.set(METRIC_NAME, s.name);
+                for (k, v) in s.labels {
+                    b.set(k, v);
+                }
+                assert_eq!(s.to_labels(), b.labels());
+                n += 1;
+            }
+        }
+        assert_eq!(n, 2);
     }
 
     #[test]

@@ -53,8 +53,21 @@ fn put_len(buf: &mut String, mut n: usize) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn take_str<'a>(rest: &mut &'a str) -> &'a str {
+    // Fast paths: lengths below 64 take one byte, below 4096 two.
+    let (n, skip) = match *rest.as_bytes() {
+        [d, ..] if d & 0x40 == 0 => (usize::from(d), 1),
+        [d0, d1, ..] if d1 & 0x40 == 0 => (usize::from(d0 & 0x3f) | usize::from(d1) << 6, 2),
+        _ => return take_str_long(rest),
+    };
+    let (s, tail) = rest[skip..].split_at(n);
+    *rest = tail;
+    s
+}
+
+#[cold]
+fn take_str_long<'a>(rest: &mut &'a str) -> &'a str {
     let b = rest.as_bytes();
     let mut n = 0usize;
     let mut shift = 0;
@@ -149,6 +162,71 @@ impl Labels {
         Labels {
             data: Arc::from(scratch.as_str()),
         }
+    }
+
+    /// The labels in name order, each with its span: an opaque range of positions in this
+    /// set, for [`Labels::splice_in`]. Spans are adjacent and increasing; the first starts at 0.
+    pub fn iter_spans(&self) -> impl Iterator<Item = (std::ops::Range<usize>, Label<'_>)> + '_ {
+        let total = self.data.len();
+        let mut rest: &str = &self.data;
+        std::iter::from_fn(move || {
+            let start = total - rest.len();
+            let l = next_label(&mut rest)?;
+            Some((start..total - rest.len(), l))
+        })
+    }
+
+    /// A copy of this set with edits, built in `scratch` (cleared first) with one allocation
+    /// for the result: each edit replaces the labels in its span with its label, if any (an
+    /// empty span inserts, a `None` label deletes; a label with an empty value counts as
+    /// `None`). Span ends are positions from [`Labels::iter_spans`] (a label's `start` to
+    /// insert before it; the last label's `end` or any larger position, such as `usize::MAX`,
+    /// to append); edits come in increasing position order and must keep the result sorted
+    /// with unique names. Ordering is not checked (as with [`Labels::from_sorted_unchecked`]);
+    /// the encoding is: spans that do not fall on label boundaries give `None`, so a `Labels`
+    /// is never malformed.
+    pub fn splice_in<'a>(
+        &self,
+        edits: impl IntoIterator<Item = (std::ops::Range<usize>, Option<Label<'a>>)>,
+        scratch: &mut String,
+    ) -> Option<Labels> {
+        scratch.clear();
+        let len = self.data.len();
+        // The input is well formed, so the output is too exactly when every cut falls on a
+        // label boundary of the input; check that with one forward walk over the input.
+        let mut rest: &str = &self.data;
+        let mut cursor = 0;
+        let mut on_boundary = |p: usize| -> bool {
+            if p >= len {
+                return true;
+            }
+            while cursor < p {
+                if next_label(&mut rest).is_none() {
+                    return false;
+                }
+                cursor = len - rest.len();
+            }
+            cursor == p
+        };
+        let mut pos = 0;
+        for (span, label) in edits {
+            let (start, end) = (span.start.min(len), span.end.min(len));
+            if start < pos || end < start || !on_boundary(start) || !on_boundary(end) {
+                return None;
+            }
+            scratch.push_str(&self.data[pos..start]);
+            if let Some(l) = label.filter(|l| !l.value.is_empty()) {
+                put_len(scratch, l.name.len());
+                scratch.push_str(l.name);
+                put_len(scratch, l.value.len());
+                scratch.push_str(l.value);
+            }
+            pos = end;
+        }
+        scratch.push_str(&self.data[pos..]);
+        Some(Labels {
+            data: Arc::from(scratch.as_str()),
+        })
     }
 
     /// The number of labels.
@@ -680,6 +758,71 @@ fn parse_labels(s: &str) -> Result<Labels, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_of_every_varint_width_round_trip() {
+        for n in [0, 1, 63, 64, 65, 200, 4095, 4096, 4097, 300_000] {
+            let name = "n".repeat(n.max(1));
+            let value = "v".repeat(n);
+            let ls = Labels::from_pairs([(name.as_str(), value.as_str()), ("zz", "1")]);
+            let got: Vec<(usize, usize)> =
+                ls.iter().map(|l| (l.name.len(), l.value.len())).collect();
+            let want = if n == 0 {
+                vec![(2, 1)]
+            } else {
+                vec![(n, n), (2, 1)]
+            };
+            assert_eq!(got, want, "{n}");
+        }
+    }
+
+    #[test]
+    fn splice_in_edits_by_span() {
+        let ls = Labels::from_pairs([("a", "1"), ("c", "3"), ("e", "5")]);
+        let spans: Vec<_> = ls.iter_spans().map(|(s, l)| (s, l.name)).collect();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(spans[0].0.start, 0);
+        assert!(spans.windows(2).all(|w| w[0].0.end == w[1].0.start));
+        let (a, c, e) = (spans[0].0.clone(), spans[1].0.clone(), spans[2].0.clone());
+        let lab = |name, value| Some(Label { name, value });
+        let mut scratch = String::new();
+        let out = ls.splice_in(
+            [
+                (a.start..a.start, lab("0", "x")),
+                (c.clone(), lab("c", "33")),
+                (e.start..e.start, lab("d", "4")),
+                (e.clone(), None),
+                (e.end..e.end, lab("f", "6")),
+                (e.end..e.end, lab("g", "")),
+                (usize::MAX..usize::MAX, lab("h", "8")),
+            ],
+            &mut scratch,
+        );
+        let want = Labels::from_pairs([
+            ("0", "x"),
+            ("a", "1"),
+            ("c", "33"),
+            ("d", "4"),
+            ("f", "6"),
+            ("h", "8"),
+        ]);
+        assert_eq!(out, Some(want));
+        assert_eq!(ls.splice_in([], &mut scratch), Some(ls.clone()));
+        assert_eq!(
+            ls.splice_in([(c, None)], &mut scratch)
+                .map(|l| l.to_string()),
+            Some(r#"{a="1", e="5"}"#.to_string())
+        );
+        // Spans that do not fall on label boundaries are refused, never a malformed set.
+        for bad in [0..2, 1..3, a.start..a.end + 1] {
+            assert_eq!(
+                ls.splice_in([(bad.clone(), None)], &mut scratch),
+                None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(ls.splice_in([(1..1, lab("b", "2"))], &mut scratch), None);
+    }
 
     fn ls(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())

@@ -1,10 +1,9 @@
 //! The compiled rules and the label set they edit.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lookout_model::{GoRegex, LabelView, Labels, NameValidation, RegexOptions};
+use lookout_model::{GoRegex, Label, LabelView, Labels, NameValidation, RegexOptions};
 use md5::{Digest, Md5};
 use regex::CaptureLocations;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -64,6 +63,10 @@ pub struct Relabeler {
     /// so `process` runs them on the packed input and skips unpacking what they drop. (For
     /// other names a scan of the packed labels costs more than it saves.)
     filters: usize,
+    /// Whether the rules only ever read and write labels by fixed names (no `labelmap`,
+    /// `labelkeep`, regex `labeldrop` or templated target). Then `process` keeps only the
+    /// input labels the rules name and builds the result by splicing the packed input.
+    keyed: bool,
 }
 
 /// A label name fixed in a rule (a source label or a plain target).
@@ -96,9 +99,14 @@ enum Op {
     KeepEqual(Key),
     DropEqual(Key),
     Replace(Box<Replace>),
-    HashMod { target: Key, modulus: u64 },
+    HashMod {
+        target: Key,
+        modulus: u64,
+    },
     LabelMap(Box<Rewrite>),
     LabelDrop(Pat),
+    /// `labeldrop` whose regex matches a finite set of names: those names, as keys.
+    LabelDropSet(Pat, Vec<Key>),
     LabelKeep(Pat),
     Lowercase(Key),
     Uppercase(Key),
@@ -454,7 +462,16 @@ fn compile_rule(cfg: &RelabelConfig, opts: Options, origin: Origin) -> Result<Ru
             target,
             modulus: cfg.modulus,
         },
-        Action::LabelDrop => Op::LabelDrop(Pat::new(regex()?)),
+        Action::LabelDrop => {
+            let go = regex()?;
+            match go.set_matches() {
+                Some(names) => {
+                    let keys = names.iter().map(|n| Key::new(n)).collect();
+                    Op::LabelDropSet(Pat::new(go), keys)
+                }
+                None => Op::LabelDrop(Pat::new(go)),
+            }
+        }
         Action::LabelKeep => Op::LabelKeep(Pat::new(regex()?)),
         Action::Lowercase => Op::Lowercase(target),
         Action::Uppercase => Op::Uppercase(target),
@@ -541,6 +558,7 @@ impl Relabeler {
                     | Op::Lowercase(k)
                     | Op::Uppercase(k)
                     | Op::HashMod { target: k, .. } => f(k),
+                    Op::LabelDropSet(_, ks) => ks.iter_mut().for_each(&mut *f),
                     Op::Replace(rep) => {
                         if let Target::Static(k) = &mut rep.target {
                             f(k)
@@ -566,10 +584,16 @@ impl Relabeler {
                     && matches!(r.sources.as_slice(), [k] if k.name == lookout_model::METRIC_NAME)
             })
             .count();
+        let keyed = rules.iter().all(|r| match &r.op {
+            Op::LabelMap(_) | Op::LabelDrop(_) | Op::LabelKeep(_) => false,
+            Op::Replace(rep) => matches!(rep.target, Target::Static(_)),
+            _ => true,
+        });
         Relabeler {
             rules,
             keys,
             filters,
+            keyed,
         }
     }
 
@@ -590,7 +614,19 @@ impl Relabeler {
         if !self.prefilter(|n| labels.get(n)) {
             return None;
         }
-        self.with_work(|w| {
+        // `Err` means the keyed fast path could not splice its result (model refuses edits
+        // that would not form a valid label set); the general path then decides.
+        let out = self.with_work(|w| {
+            if self.keyed {
+                w.resolve_spans(labels, &self.keys);
+                if !self.run(w, self.filters) {
+                    return Ok(None);
+                }
+                if !w.dirty {
+                    return Ok(Some(labels.clone()));
+                }
+                return w.build_spliced(labels).map(Some).ok_or(());
+            }
             w.base.extend(labels.iter().map(|l| BaseLabel {
                 name: l.name,
                 value: l.value,
@@ -598,10 +634,14 @@ impl Relabeler {
             }));
             w.resolve(&self.keys);
             if !self.run(w, self.filters) {
-                return None;
+                return Ok(None);
             }
-            Some(if w.dirty { w.build() } else { labels.clone() })
-        })
+            Ok(Some(if w.dirty { w.build() } else { labels.clone() }))
+        });
+        match out {
+            Ok(result) => result,
+            Err(()) => self.process_view(labels),
+        }
     }
 
     /// Applies the rules to borrowed labels (for example a series parsed from a scrape, before
@@ -650,14 +690,14 @@ impl Relabeler {
     fn with_work<'a, R>(&'a self, f: impl FnOnce(&mut Work<'a>) -> R) -> R {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => {
-                let mut w = Work::from_scratch(&mut scratch);
+                let mut w = Work::from_scratch(&mut scratch, &self.keys);
                 let r = f(&mut w);
                 w.into_scratch(&mut scratch);
                 r
             }
             Err(_) => {
                 let mut scratch = Scratch::default();
-                let mut w = Work::from_scratch(&mut scratch);
+                let mut w = Work::from_scratch(&mut scratch, &self.keys);
                 f(&mut w)
             }
         })
@@ -695,12 +735,13 @@ impl Relabeler {
                     tail.copy_from_slice(&digest[8..16]);
                     let n = u64::from_be_bytes(tail) % modulus;
                     let start = w.arena.len();
-                    let _ = write!(w.arena, "{n}");
+                    push_decimal(&mut w.arena, n);
                     let v = Str::A(start, w.arena.len());
                     w.set_key(target, v);
                 }
                 Op::LabelMap(m) => w.labelmap(m),
                 Op::LabelDrop(re) => w.retain_names(|n| !re.is_match(n)),
+                Op::LabelDropSet(re, keys) => w.drop_keys(re, keys),
                 Op::LabelKeep(re) => w.retain_names(|n| re.is_match(n)),
                 Op::Lowercase(t) => {
                     let v = w.res(val);
@@ -750,6 +791,21 @@ impl<'a> Str<'a> {
             Str::A(s, _) => Str::A(s + a, s + b),
         }
     }
+}
+
+/// Appends `n` in decimal (what `write!(s, "{n}")` does, without the formatting machinery).
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    for d in digits.iter_mut() {
+        *d = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits.iter().take(len).rev().map(|&d| char::from(d)));
 }
 
 /// Byte order of two names, eight bytes at a time: label names share long prefixes
@@ -802,6 +858,8 @@ struct BaseLabel<'a> {
 struct Added<'a> {
     name: Str<'a>,
     value: Str<'a>,
+    /// The id of the key with this name, or `NO_LOC` when no rule names it.
+    key: u32,
 }
 
 /// Buffers kept between calls so relabeling allocates only the result.
@@ -816,6 +874,8 @@ struct Scratch {
     spans: Vec<Option<(usize, usize)>>,
     locs: Vec<(u64, CaptureLocations)>,
     key_loc: Vec<u32>,
+    key_pos: Vec<usize>,
+    base_span: Vec<(std::ops::Range<usize>, u32)>,
 }
 
 thread_local! {
@@ -841,11 +901,14 @@ fn recycle_added<'b>(mut v: Vec<Added<'_>>) -> Vec<Added<'b>> {
         .map(|_| Added {
             name: Str::B(""),
             value: Str::B(""),
+            key: NO_LOC,
         })
         .collect()
 }
 
 struct Work<'a> {
+    /// The relabeler's keys (sorted names).
+    keys: &'a [String],
     /// Input labels, sorted by name, unique.
     base: Vec<BaseLabel<'a>>,
     /// Labels set by rules, in the order first set.
@@ -859,16 +922,22 @@ struct Work<'a> {
     locs: Vec<(u64, CaptureLocations)>,
     /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
     key_loc: Vec<u32>,
+    /// Keyed mode: for each key, the position in the packed input of its label, or of the
+    /// label it would go before (`usize::MAX`: after the last).
+    key_pos: Vec<usize>,
+    /// Keyed mode: the span in the packed input and the key id of each `base` label.
+    base_span: Vec<(std::ops::Range<usize>, u32)>,
     dirty: bool,
 }
 
 const NO_LOC: u32 = u32::MAX;
 
 impl<'a> Work<'a> {
-    fn from_scratch(s: &mut Scratch) -> Work<'a> {
+    fn from_scratch(s: &mut Scratch, keys: &'a [String]) -> Work<'a> {
         let mut arena = std::mem::take(&mut s.arena);
         arena.clear();
         Work {
+            keys,
             base: recycle_base(std::mem::take(&mut s.base)),
             added: recycle_added(std::mem::take(&mut s.added)),
             snap: recycle_added(std::mem::take(&mut s.snap)),
@@ -878,6 +947,8 @@ impl<'a> Work<'a> {
             spans: std::mem::take(&mut s.spans),
             locs: std::mem::take(&mut s.locs),
             key_loc: std::mem::take(&mut s.key_loc),
+            key_pos: std::mem::take(&mut s.key_pos),
+            base_span: std::mem::take(&mut s.base_span),
             dirty: false,
         }
     }
@@ -907,6 +978,10 @@ impl<'a> Work<'a> {
         s.spans = self.spans;
         s.locs = self.locs;
         s.key_loc = self.key_loc;
+        s.key_pos = self.key_pos;
+        if self.base_span.capacity() <= KEEP_LABELS {
+            s.base_span = self.base_span;
+        }
     }
 
     /// Sorts input that did not come in name order, removes repeated names (last wins), then
@@ -942,6 +1017,12 @@ impl<'a> Work<'a> {
             .position(|a| eq_names(res(arena, a.name), name))
     }
 
+    /// Index in `added` of the key `id`.
+    #[inline]
+    fn find_added_key(&self, id: u32) -> Option<usize> {
+        self.added.iter().position(|a| a.key == id)
+    }
+
     /// Index in `base` of a live label `name`.
     #[inline]
     fn find_base(&self, name: &str) -> Option<usize> {
@@ -969,6 +1050,61 @@ impl<'a> Work<'a> {
         }
     }
 
+    /// Keyed mode: puts into `base` only the input labels that are keys, noting where each key
+    /// is or would go in the packed input, in one merge.
+    fn resolve_spans(&mut self, labels: &'a Labels, keys: &[String]) {
+        self.key_loc.clear();
+        self.key_loc.resize(keys.len(), NO_LOC);
+        self.key_pos.clear();
+        self.key_pos.resize(keys.len(), usize::MAX);
+        self.base_span.clear();
+        let mut j = 0;
+        'labels: for (span, l) in labels.iter_spans() {
+            loop {
+                let Some(key) = keys.get(j) else {
+                    break 'labels;
+                };
+                match cmp_names(l.name, key) {
+                    std::cmp::Ordering::Less => break,
+                    std::cmp::Ordering::Equal => {
+                        self.key_loc[j] = self.base.len() as u32;
+                        self.key_pos[j] = span.start;
+                        self.base.push(BaseLabel {
+                            name: l.name,
+                            value: l.value,
+                            gone: false,
+                        });
+                        self.base_span.push((span, j as u32));
+                        j += 1;
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => {
+                        self.key_pos[j] = span.start;
+                        j += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `labeldrop` of a finite set of names.
+    fn drop_keys(&mut self, re: &Pat, keys: &[Key]) {
+        for k in keys {
+            if let Some(i) = self.find_base_key(k) {
+                self.base[i].gone = true;
+                self.dirty = true;
+            }
+        }
+        if !self.added.is_empty() {
+            let before = self.added.len();
+            let arena = self.arena.as_str();
+            self.added.retain(|a| !re.is_match(res(arena, a.name)));
+            if self.added.len() != before {
+                self.dirty = true;
+            }
+        }
+    }
+
     /// Index in `base` of the live input label `key`.
     #[inline]
     fn find_base_key(&self, key: &Key) -> Option<usize> {
@@ -982,7 +1118,7 @@ impl<'a> Work<'a> {
     #[inline]
     fn get_key(&self, key: &Key) -> Option<Str<'a>> {
         if !self.added.is_empty() {
-            if let Some(i) = self.find_added(&key.name) {
+            if let Some(i) = self.find_added_key(key.id as u32) {
                 return Some(self.added[i].value);
             }
         }
@@ -1004,6 +1140,26 @@ impl<'a> Work<'a> {
             [] => Str::B(""),
             [one] => self.get_key(one).unwrap_or(Str::B("")),
             many => {
+                // Straight into the arena when every value is borrowed (the usual case).
+                let start = self.arena.len();
+                let mut borrowed = true;
+                for (i, n) in many.iter().enumerate() {
+                    if i > 0 {
+                        self.arena.push_str(sep);
+                    }
+                    match self.get_key(n) {
+                        Some(Str::B(v)) => self.arena.push_str(v),
+                        Some(Str::A(..)) => {
+                            borrowed = false;
+                            break;
+                        }
+                        None => {}
+                    }
+                }
+                if borrowed {
+                    return Str::A(start, self.arena.len());
+                }
+                self.arena.truncate(start);
                 self.tmp.clear();
                 for (i, n) in many.iter().enumerate() {
                     if i > 0 {
@@ -1036,21 +1192,32 @@ impl<'a> Work<'a> {
     /// Prometheus' `Builder.Set`: an empty value deletes; a label set for the first time goes
     /// to the end of the set labels, even when it replaces an input label.
     fn set(&mut self, name: Str<'a>, value: Str<'a>) {
-        let base = self.find_base(self.res(name));
-        self.set_at(name, base, value);
+        let n = self.res(name);
+        let base = self.find_base(n);
+        let key = self
+            .keys
+            .binary_search_by(|k| cmp_names(k, n))
+            .map_or(NO_LOC, |id| id as u32);
+        self.set_at(name, key, base, value);
     }
 
     /// `set` for a fixed name.
     #[inline]
     fn set_key(&mut self, key: &'a Key, value: Str<'a>) {
         let base = self.find_base_key(key);
-        self.set_at(Str::B(&key.name), base, value);
+        self.set_at(Str::B(&key.name), key.id as u32, base, value);
     }
 
-    /// `set` with the live input index of `name` already known.
-    fn set_at(&mut self, name: Str<'a>, base: Option<usize>, value: Str<'a>) {
+    /// `set` with the key id of `name` (`NO_LOC` if none) and its live input index known.
+    #[inline]
+    fn set_at(&mut self, name: Str<'a>, key: u32, base: Option<usize>, value: Str<'a>) {
+        let in_added = if key == NO_LOC {
+            self.find_added(self.res(name))
+        } else {
+            self.find_added_key(key)
+        };
         if self.res(value).is_empty() {
-            if let Some(i) = self.find_added(self.res(name)) {
+            if let Some(i) = in_added {
                 self.added.remove(i);
                 self.dirty = true;
             }
@@ -1060,7 +1227,7 @@ impl<'a> Work<'a> {
             }
             return;
         }
-        if let Some(i) = self.find_added(self.res(name)) {
+        if let Some(i) = in_added {
             if self.res(self.added[i].value) != self.res(value) {
                 self.dirty = true;
             }
@@ -1076,7 +1243,7 @@ impl<'a> Work<'a> {
             }
             None => self.dirty = true,
         }
-        self.added.push(Added { name, value });
+        self.added.push(Added { name, value, key });
     }
 
     fn retain_names(&mut self, mut keep: impl FnMut(&str) -> bool) {
@@ -1094,6 +1261,7 @@ impl<'a> Work<'a> {
         }
     }
 
+    #[inline]
     fn locs_for(&mut self, re: &Re) -> Option<CaptureLocations> {
         if re.shape != Shape::General {
             return None;
@@ -1102,6 +1270,7 @@ impl<'a> Work<'a> {
         Some(self.locs.swap_remove(pos).1)
     }
 
+    #[inline]
     fn put_locs(&mut self, re: &Re, locs: Option<CaptureLocations>) {
         if let Some(l) = locs {
             // Bounded: a thread that cycles through many relabelers keeps only recent buffers.
@@ -1164,11 +1333,12 @@ impl<'a> Work<'a> {
             .extend(self.base.iter().filter(|l| !l.gone).map(|l| Added {
                 name: Str::B(l.name),
                 value: Str::B(l.value),
+                key: NO_LOC,
             }));
         self.snap.extend_from_slice(&self.added);
         let mut locs = self.locs_for(&m.re);
         for i in 0..self.snap.len() {
-            let Added { name, value } = self.snap[i];
+            let Added { name, value, .. } = self.snap[i];
             let text = res(&self.arena, name);
             if !m.re.captures(text, &mut self.spans, &mut locs) {
                 continue;
@@ -1208,6 +1378,47 @@ impl<'a> Work<'a> {
             (None, _) => added.next(),
         });
         Labels::from_sorted_unchecked_in(merged, &mut self.enc)
+    }
+
+    /// Keyed mode: the result as `input` with the deleted, overwritten and new labels spliced
+    /// in, with one allocation. In keyed mode every label a rule sets has a key's name.
+    fn build_spliced(&mut self, input: &Labels) -> Option<Labels> {
+        let arena = self.arena.as_str();
+        // Key ids number the names in order.
+        self.added.sort_unstable_by_key(|a| a.key);
+        let (base, spans, added, key_pos) =
+            (&self.base, &self.base_span, &self.added, &self.key_pos);
+        let (mut bi, mut ai) = (0, 0);
+        let edits = std::iter::from_fn(move || {
+            while base.get(bi).is_some_and(|b| !b.gone) {
+                bi += 1;
+            }
+            let a = added.get(ai);
+            let label = |a: &Added<'a>| Label {
+                name: res(arena, a.name),
+                value: res(arena, a.value),
+            };
+            match (spans.get(bi).filter(|_| bi < base.len()), a) {
+                (None, None) => None,
+                (Some((span, bkey)), a) if a.is_none_or(|a| *bkey <= a.key) => {
+                    bi += 1;
+                    // An overwritten label: its new value goes where it was.
+                    let a = a.filter(|a| a.key == *bkey);
+                    ai += usize::from(a.is_some());
+                    Some((span.clone(), a.map(label)))
+                }
+                (_, a) => {
+                    let key = a.map_or(NO_LOC, |a| a.key);
+                    let a = a.map(label);
+                    ai += 1;
+                    let pos = key_pos.get(key as usize).copied();
+                    debug_assert!(pos.is_some(), "a label set in keyed mode is not a key");
+                    let pos = pos.unwrap_or(usize::MAX);
+                    Some((pos..pos, a))
+                }
+            }
+        });
+        input.splice_in(edits, &mut self.enc)
     }
 }
 
@@ -1249,6 +1460,15 @@ mod tests {
         assert_eq!(shape(".*(b).*", "$1"), Shape::General);
         assert_eq!(shape("(a)^", "$1"), Shape::General);
         assert_eq!(shape("$(.*)", "$1"), Shape::General);
+    }
+
+    #[test]
+    fn decimal_like_format() {
+        for n in [0, 1, 9, 10, 99, 100, 976, 12345678901234567890, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -42,8 +42,12 @@
 //! `(.*)`, `literal(.*)` and `(a|b)`-shaped regexes find their group without the regex engine,
 //! matches use [`lookout_model::GoRegex`]'s literal, set, prefix and suffix strategies plus
 //! alternations of `literal.*` branches, and leading `keep`/`drop` rules on `__name__` run
-//! before the input is unpacked. A label set costs one allocation (the result), none when
-//! nothing changed or it was dropped.
+//! before the input is unpacked. When no rule needs the whole label list (no `labelmap`,
+//! `labelkeep`, templated target, or `labeldrop` other than of a fixed set of names; the usual
+//! target and metric relabel configs), only the labels the rules name are taken out of the
+//! packed input, and the result is the input with the changed labels spliced in
+//! ([`lookout_model::Labels::splice_in`]). A label set costs one allocation (the result), none
+//! when nothing changed or it was dropped.
 //!
 //! YAML is read with `serde-saphyr`: pure Rust with `unsafe` forbidden, fuzzed and panic-free
 //! on malformed input, with budgets against alias bombs. `serde_yaml` is deprecated, and its

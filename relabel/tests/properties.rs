@@ -92,4 +92,41 @@ proptest! {
         let empty = Relabeler::new(&[], Options::PROMETHEUS).unwrap();
         prop_assert_eq!(empty.process(&input), Some(input.clone()));
     }
+
+    /// Rules that only touch fixed names take `process`'s keyed path (the packed input is
+    /// spliced); `process_view` always works on the whole label list. They must agree.
+    #[test]
+    fn keyed_and_full_paths_agree(
+        pairs in label_set(),
+        re in regex(),
+        picks in prop::collection::vec(0usize..12, 1..7),
+    ) {
+        let input = Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let pool = [
+            RelabelConfig::new(Action::Replace).source_labels(["a", "job"]).regex(re.clone()).target_label("t").replacement("$0-x"),
+            RelabelConfig::new(Action::Replace).source_labels(["b"]).target_label("a"),
+            RelabelConfig::new(Action::Replace).source_labels(["x_y"]).target_label("b").replacement(""),
+            RelabelConfig::new(Action::Replace).target_label("__meta_ns").replacement("fixed"),
+            RelabelConfig::new(Action::Replace).source_labels(["instance"]).target_label("zz"),
+            RelabelConfig::new(Action::HashMod).source_labels(["instance"]).target_label("instance").modulus(2),
+            RelabelConfig::new(Action::Lowercase).source_labels(["a"]).target_label("job"),
+            RelabelConfig::new(Action::Uppercase).source_labels(["b", "a"]).target_label("0"),
+            RelabelConfig::new(Action::LabelDrop).regex("a|job|t"),
+            RelabelConfig::new(Action::LabelDrop).regex("x_y"),
+            RelabelConfig::new(Action::Keep).source_labels(["a"]).regex(re.clone()),
+            RelabelConfig::new(Action::DropEqual).source_labels(["a"]).target_label("b"),
+        ];
+        let rules: Vec<RelabelConfig> = picks.iter().map(|&i| pool[i].clone()).collect();
+        let r = Relabeler::new(&rules, Options::PROMETHEUS).unwrap();
+        let view: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let keyed = r.process(&input);
+        prop_assert_eq!(&keyed, &r.process_view(view.as_slice()));
+        if let Some(out) = keyed {
+            // Sorted, unique, non-empty: the splice kept the encoding well formed.
+            let names: Vec<&str> = out.iter().map(|l| l.name).collect();
+            prop_assert!(names.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(out.iter().all(|l| !l.value.is_empty()));
+            prop_assert_eq!(Labels::from_pairs(out.iter().map(|l| (l.name, l.value))), out);
+        }
+    }
 }

@@ -27,31 +27,49 @@ impl<'a> Decbuf<'a> {
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
+    #[inline]
     pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.b.len()
     }
+    #[inline]
     pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.b.get(self.pos..end)?;
         self.pos = end;
         Some(s)
     }
+    #[inline]
     pub(crate) fn u8(&mut self) -> Option<u8> {
         let v = *self.b.get(self.pos)?;
         self.pos += 1;
         Some(v)
     }
+    #[inline]
     pub(crate) fn be32(&mut self) -> Option<u32> {
         let s = self.bytes(4)?;
         Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
+    #[inline]
     pub(crate) fn be64(&mut self) -> Option<u64> {
         let s = self.bytes(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
         Some(u64::from_be_bytes(a))
     }
+    /// Bytes left to read.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.pos)
+    }
+    #[inline]
     pub(crate) fn uvarint(&mut self) -> Option<u64> {
+        // One-byte values (small deltas) are the common case in WAL and index data.
+        if let Some(&b) = self.b.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Some(b as u64);
+            }
+        }
         let mut x = 0u64;
         let mut s = 0u32;
         for i in 0..10 {
@@ -67,6 +85,7 @@ impl<'a> Decbuf<'a> {
         }
         None
     }
+    #[inline]
     pub(crate) fn varint(&mut self) -> Option<i64> {
         let u = self.uvarint()?;
         Some(((u >> 1) as i64) ^ -((u & 1) as i64))

@@ -3,10 +3,11 @@
 //! roaring bitmaps, per-series XOR chunks cut as Prometheus' head cuts them, batched appends
 //! with commit and rollback, and a write-ahead log replayed on open.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lookout_model::{Labels, Matcher};
@@ -107,6 +108,9 @@ pub(crate) struct SeriesData {
     next_at: i64,
     // The newest appended sample (t, value bits).
     last: Option<(i64, u64)>,
+    // Samples and creations of uncommitted appenders; such a series is never collected.
+    // Kept under the series lock the appender takes anyway, so it costs no atomic operation.
+    pending: u32,
 }
 
 #[derive(Debug)]
@@ -115,8 +119,6 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     // Whether a series record for it has been written to the WAL.
     logged: AtomicBool,
-    // Samples and creations of uncommitted appenders; such a series is never collected.
-    pending: AtomicU32,
     pub(crate) data: Mutex<SeriesData>,
 }
 
@@ -145,6 +147,7 @@ impl SeriesData {
             open: None,
             next_at: i64::MIN,
             last: None,
+            pending: 0,
         }
     }
 
@@ -161,6 +164,7 @@ impl SeriesData {
 
     /// Appends in order, cutting chunks as Prometheus' head does; false (dropped) when `t` is
     /// not after the newest sample.
+    #[inline]
     fn append(
         &mut self,
         t: i64,
@@ -173,6 +177,36 @@ impl SeriesData {
                 return false;
             }
         }
+        let spc = opts.samples_per_chunk;
+        let c = match &mut self.open {
+            Some(c)
+                if t < self.next_at && {
+                    let n = c.chunk.num_samples();
+                    n != spc / 4 && n < spc * 2
+                } =>
+            {
+                c
+            }
+            _ => self.prepare_chunk(t, opts, mapper),
+        };
+        if c.chunk.append(t, v).is_err() {
+            return false;
+        }
+        c.maxt = t;
+        self.last = Some((t, v.to_bits()));
+        true
+    }
+
+    /// The slow part of [`SeriesData::append`]: a quarter-full chunk sets its end time, and a
+    /// chunk that is due is cut; returns the chunk to append `t` to.
+    #[cold]
+    #[inline(never)]
+    fn prepare_chunk(
+        &mut self,
+        t: i64,
+        opts: &HeadOptions,
+        mapper: Option<(&ChunkDiskMapper, u64)>,
+    ) -> &mut OpenChunk {
         let spc = opts.samples_per_chunk;
         let cut = match &self.open {
             None => true,
@@ -203,22 +237,13 @@ impl SeriesData {
                     data,
                 });
             }
-            self.open = Some(OpenChunk {
-                chunk: XorChunk::with_flavor(opts.flavor),
-                mint: t,
-                maxt: t,
-            });
             self.next_at = range_end(t, opts.chunk_range);
         }
-        let Some(c) = self.open.as_mut() else {
-            return false;
-        };
-        if c.chunk.append(t, v).is_err() {
-            return false;
-        }
-        c.maxt = t;
-        self.last = Some((t, v.to_bits()));
-        true
+        self.open.get_or_insert_with(|| OpenChunk {
+            chunk: XorChunk::with_flavor(opts.flavor),
+            mint: t,
+            maxt: t,
+        })
     }
 }
 
@@ -322,7 +347,34 @@ pub struct Head {
 #[derive(Debug)]
 struct WalState {
     wal: Wal,
-    buf: Vec<u8>,
+}
+
+/// A thread's reusable record buffers for [`Appender::commit`].
+#[derive(Debug)]
+struct CommitScratch {
+    samples: wal::Scratch,
+    series: wal::Scratch,
+}
+
+impl CommitScratch {
+    fn new() -> CommitScratch {
+        CommitScratch {
+            samples: wal::Scratch::new(),
+            series: wal::Scratch::new(),
+        }
+    }
+}
+
+/// An appender's batch: the series (kept alive), timestamp and value of every sample.
+type Batch = Vec<(Arc<MemSeries>, i64, f64)>;
+
+/// Batches above this many samples are released after use rather than kept for reuse.
+const BATCH_KEEP: usize = 1 << 14;
+
+thread_local! {
+    static SCRATCH: Cell<Option<Box<CommitScratch>>> = const { Cell::new(None) };
+    // An empty batch vector with capacity, reused by the thread's next appender.
+    static BATCH: Cell<Batch> = const { Cell::new(Vec::new()) };
 }
 
 impl Head {
@@ -366,10 +418,7 @@ impl Head {
             stats.truncated = Some(c);
         }
         let w = Wal::open(&wal_dir, head.opts.wal.clone())?;
-        head.wal = Some(Mutex::new(WalState {
-            wal: w,
-            buf: Vec::new(),
-        }));
+        head.wal = Some(Mutex::new(WalState { wal: w }));
         Ok((head, stats))
     }
 
@@ -397,7 +446,7 @@ impl Head {
             head: self,
             min_valid: None,
             created: Vec::new(),
-            samples: Vec::new(),
+            samples: BATCH.try_with(Cell::take).unwrap_or_default(),
         }
     }
 
@@ -522,7 +571,6 @@ impl Head {
             id,
             labels: labels.clone(),
             logged: AtomicBool::new(with_id.is_some()),
-            pending: AtomicU32::new(0),
             data: Mutex::new(SeriesData::new()),
         });
         list.push(s.clone());
@@ -651,9 +699,9 @@ impl Head {
                         d.open = None;
                         stats.chunks_removed += 1;
                     }
-                    let empty = d.closed.is_empty() && d.open.is_none();
+                    let collect = d.closed.is_empty() && d.open.is_none() && d.pending == 0;
                     drop(d);
-                    if empty && s.pending.load(Ordering::Acquire) == 0 {
+                    if collect {
                         removed.push(s.clone());
                         false
                     } else {
@@ -846,7 +894,7 @@ pub struct Appender<'h> {
     head: &'h Head,
     min_valid: Option<i64>,
     created: Vec<Arc<MemSeries>>,
-    samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    samples: Batch,
 }
 
 impl Appender<'_> {
@@ -855,7 +903,7 @@ impl Appender<'_> {
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         let (s, created) = self.head.get_or_create(labels, None)?;
         if created {
-            s.pending.fetch_add(1, Ordering::AcqRel);
+            s.data.lock().pending += 1;
             self.created.push(s.clone());
         }
         let r = SeriesRef(s.id);
@@ -865,10 +913,10 @@ impl Appender<'_> {
 
     /// Appends a sample to a series known by reference: the fast path, no label hashing.
     pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<()> {
-        let s = self
-            .head
-            .series_by_id(series.0)
-            .ok_or(Error::UnknownSeries(series.0))?;
+        // Not `ok_or`: that builds (and drops) an error for every sample.
+        let Some(s) = self.head.series_by_id(series.0) else {
+            return Err(Error::UnknownSeries(series.0));
+        };
         self.push(s, t, v)
     }
 
@@ -892,8 +940,11 @@ impl Appender<'_> {
         if t < self.min_valid() {
             return Err(Error::OutOfBounds);
         }
-        s.data.lock().appendable(t, v)?;
-        s.pending.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut d = s.data.lock();
+            d.appendable(t, v)?;
+            d.pending += 1;
+        }
         self.samples.push((s, t, v));
         Ok(())
     }
@@ -911,59 +962,31 @@ impl Appender<'_> {
     /// Writes the batch to the WAL (series records for new series, then one samples record)
     /// and makes it visible. When this returns `Ok`, a crash of the process loses none of it.
     /// On a WAL error nothing of the batch is applied.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         let head = self.head;
         if let Some(w) = &head.wal {
-            // Encode and compress the samples outside the WAL lock; only series records (rare)
-            // are decided under it, so a series record always precedes its first samples.
-            let samples = if self.samples.is_empty() {
-                None
-            } else {
-                let mut buf = Vec::with_capacity(17 + self.samples.len() * 12);
-                record::encode_samples(
-                    self.samples.iter().map(|(s, t, v)| RefSample {
-                        series_ref: s.id,
-                        t: *t,
-                        v: *v,
-                    }),
-                    &mut buf,
-                );
-                Some(wal::prepare(buf, head.opts.wal.compress))
-            };
-            let mut w = w.lock();
-            let mut new_series: Vec<&MemSeries> = Vec::new();
-            for s in &self.created {
-                if !s.logged.swap(true, Ordering::Relaxed) {
-                    new_series.push(s);
-                }
-            }
-            for (s, _, _) in &self.samples {
-                if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
-                    new_series.push(s);
-                }
-            }
-            let series = if new_series.is_empty() {
-                None
-            } else {
-                let mut buf = std::mem::take(&mut w.buf);
-                buf.clear();
-                record::encode_series(new_series.iter().map(|s| (s.id, &s.labels)), &mut buf);
-                Some(wal::prepare(buf, head.opts.wal.compress))
-            };
-            let recs: Vec<&wal::Prepared> = series.iter().chain(samples.iter()).collect();
-            if let Err(e) = w.wal.log_prepared(&recs) {
-                for s in new_series {
-                    s.logged.store(false, Ordering::Relaxed);
-                }
-                return Err(e);
-            }
+            // Buffers and the snappy encoder are reused from commit to commit of a thread.
+            let mut sc = SCRATCH
+                .try_with(Cell::take)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Box::new(CommitScratch::new()));
+            let res = self.log(w, &mut sc);
+            sc.samples.trim();
+            sc.series.trim();
+            let _ = SCRATCH.try_with(|c| c.set(Some(sc)));
+            res?;
         }
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut kept = 0u64;
-        let n = self.samples.len() as u64;
-        for (s, t, v) in &self.samples {
+        // Taken out so `Drop` does not release these samples' pending marks a second time.
+        let samples = std::mem::take(&mut self.samples);
+        let n = samples.len() as u64;
+        for (s, t, v) in &samples {
             let (t, v) = (*t, *v);
-            if s.data.lock().append(t, v, &head.opts, head.mapper_for(s)) {
+            let mut d = s.data.lock();
+            d.pending = d.pending.saturating_sub(1);
+            if d.append(t, v, &head.opts, head.mapper_for(s)) {
                 kept += 1;
                 mint = mint.min(t);
                 maxt = maxt.max(t);
@@ -972,7 +995,66 @@ impl Appender<'_> {
         head.note_times(mint, maxt);
         head.samples.fetch_add(kept, Ordering::Relaxed);
         head.dropped.fetch_add(n - kept, Ordering::Relaxed);
+        // Empty, handed back for reuse by `Drop`.
+        let mut samples = samples;
+        samples.clear();
+        self.samples = samples;
         Ok(())
+    }
+
+    /// Logs the batch: series records for new series, then one samples record.
+    fn log(&self, w: &Mutex<WalState>, sc: &mut CommitScratch) -> Result<()> {
+        let compress = self.head.opts.wal.compress;
+        let CommitScratch {
+            samples: ss,
+            series: sr,
+        } = sc;
+        // Encode and compress the samples outside the WAL lock; only series records (rare)
+        // are decided under it, so a series record always precedes its first samples.
+        let samples = if self.samples.is_empty() {
+            None
+        } else {
+            ss.rec.clear();
+            record::encode_samples(
+                self.samples.iter().map(|(s, t, v)| RefSample {
+                    series_ref: s.id,
+                    t: *t,
+                    v: *v,
+                }),
+                &mut ss.rec,
+            );
+            Some(ss.prepare(compress))
+        };
+        let mut w = w.lock();
+        let mut new_series: Vec<&MemSeries> = Vec::new();
+        for s in &self.created {
+            if !s.logged.swap(true, Ordering::Relaxed) {
+                new_series.push(s);
+            }
+        }
+        for (s, _, _) in &self.samples {
+            if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
+                new_series.push(s);
+            }
+        }
+        let series = if new_series.is_empty() {
+            None
+        } else {
+            sr.rec.clear();
+            record::encode_series(new_series.iter().map(|s| (s.id, &s.labels)), &mut sr.rec);
+            Some(sr.prepare(compress))
+        };
+        let res = match (series, samples) {
+            (Some(a), Some(b)) => w.wal.log_raw(&[a, b]),
+            (Some(a), None) | (None, Some(a)) => w.wal.log_raw(&[a]),
+            (None, None) => w.wal.log_raw(&[]),
+        };
+        if res.is_err() {
+            for s in new_series {
+                s.logged.store(false, Ordering::Relaxed);
+            }
+        }
+        res
     }
 
     /// Discards the batch. Series it created stay in the head (empty), as in Prometheus.
@@ -982,10 +1064,24 @@ impl Appender<'_> {
 impl Drop for Appender<'_> {
     fn drop(&mut self) {
         for (s, _, _) in &self.samples {
-            s.pending.fetch_sub(1, Ordering::AcqRel);
+            let mut d = s.data.lock();
+            d.pending = d.pending.saturating_sub(1);
         }
         for s in &self.created {
-            s.pending.fetch_sub(1, Ordering::AcqRel);
+            let mut d = s.data.lock();
+            d.pending = d.pending.saturating_sub(1);
+        }
+        let mut batch = std::mem::take(&mut self.samples);
+        if batch.capacity() <= BATCH_KEEP {
+            batch.clear();
+            let _ = BATCH.try_with(|b| {
+                let old = b.take();
+                b.set(if old.capacity() >= batch.capacity() {
+                    old
+                } else {
+                    batch
+                });
+            });
         }
     }
 }

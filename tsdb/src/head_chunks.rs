@@ -299,8 +299,9 @@ impl ChunkDiskMapper {
             return Err(Error::Config("no head chunk file"));
         };
         let at = cur.pos;
-        let path = self.dir.join(format!("{:06}", cur.no));
-        cur.file.write_all(&rec).map_err(|e| Error::io(&path, e))?;
+        if let Err(e) = cur.file.write_all(&rec) {
+            return Err(Error::io(self.dir.join(format!("{:06}", cur.no)), e));
+        }
         cur.pos += rec.len() as u64;
         let start = at as usize + data_off;
         let end = start + data.len();

@@ -90,24 +90,44 @@ pub fn encode_series<'a>(series: impl IntoIterator<Item = (u64, &'a Labels)>, ou
     }
 }
 
+/// Writes the zig-zag varint of `x` into `b` at `at`, returning the new end (at most `at + 10`).
+#[inline(always)]
+fn put_zz_at(b: &mut [u8; 28], at: usize, x: i64) -> usize {
+    let mut u = ((x << 1) ^ (x >> 63)) as u64;
+    let mut i = at;
+    while u >= 0x80 && i < at + 9 {
+        b[i] = (u as u8) | 0x80;
+        u >>= 7;
+        i += 1;
+    }
+    b[i] = u as u8;
+    i + 1
+}
+
 /// Appends a samples record to `out` (the first sample is repeated as a row, as Prometheus
 /// writes it).
 pub fn encode_samples(samples: impl IntoIterator<Item = RefSample>, out: &mut Vec<u8>) {
     out.push(RECORD_SAMPLES);
-    let mut first: Option<(u64, i64)> = None;
-    for s in samples {
-        let (r0, t0) = match first {
-            Some(f) => f,
-            None => {
-                out.extend_from_slice(&s.series_ref.to_be_bytes());
-                out.extend_from_slice(&s.t.to_be_bytes());
-                first = Some((s.series_ref, s.t));
-                (s.series_ref, s.t)
-            }
-        };
-        put_v(out, s.series_ref.wrapping_sub(r0) as i64);
-        put_v(out, s.t.wrapping_sub(t0));
-        out.extend_from_slice(&s.v.to_bits().to_be_bytes());
+    let mut it = samples.into_iter();
+    let Some(first) = it.next() else {
+        return;
+    };
+    let (r0, t0) = (first.series_ref, first.t);
+    // Typical rows are 10–12 bytes: two short deltas and the value.
+    out.reserve(18 + (it.size_hint().0 + 1) * 12);
+    out.extend_from_slice(&r0.to_be_bytes());
+    out.extend_from_slice(&t0.to_be_bytes());
+    let row = |s: RefSample, out: &mut Vec<u8>| {
+        // One row: two varints (≤ 10 bytes each) and the value, written at once.
+        let mut b = [0u8; 28];
+        let n = put_zz_at(&mut b, 0, s.series_ref.wrapping_sub(r0) as i64);
+        let n = put_zz_at(&mut b, n, s.t.wrapping_sub(t0));
+        b[n..n + 8].copy_from_slice(&s.v.to_bits().to_be_bytes());
+        out.extend_from_slice(&b[..n + 8]);
+    };
+    row(first, out);
+    for s in it {
+        row(s, out);
     }
 }
 
@@ -168,7 +188,8 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
             Ok(Record::Series(out))
         }
         RECORD_SAMPLES => {
-            let mut out = Vec::new();
+            // Rows take at least 10 bytes (two varints and the value).
+            let mut out = Vec::with_capacity(d.remaining() / 10);
             if d.at_end() {
                 return Ok(Record::Samples(out));
             }

@@ -231,6 +231,14 @@ impl Wal {
         self.finish_batch()
     }
 
+    /// Appends records given as (bytes, snappy-compressed) pairs; as [`Wal::log`] otherwise.
+    pub(crate) fn log_raw(&mut self, records: &[(&[u8], bool)]) -> Result<()> {
+        for (data, snappy) in records {
+            self.write_fragments(data, if *snappy { SNAPPY } else { 0 })?;
+        }
+        self.finish_batch()
+    }
+
     fn finish_batch(&mut self) -> Result<()> {
         if self.alloc > self.flushed {
             self.flush_page(false)?;
@@ -328,6 +336,56 @@ pub fn prepare(rec: Vec<u8>, compress: bool) -> Prepared {
     Prepared {
         data: rec,
         snappy: false,
+    }
+}
+
+/// Reusable buffers for encoding and compressing one record outside the writer's lock: the
+/// allocation-free counterpart of [`prepare`].
+#[derive(Debug)]
+pub(crate) struct Scratch {
+    /// The record to log; callers clear it and encode into it.
+    pub(crate) rec: Vec<u8>,
+    comp: Vec<u8>,
+    encoder: snap::raw::Encoder,
+}
+
+/// Buffers above this many bytes are released after use rather than kept.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            rec: Vec::new(),
+            comp: Vec::new(),
+            encoder: snap::raw::Encoder::new(),
+        }
+    }
+
+    /// The record in `rec`, compressed when `compress` is set and snappy makes it shorter, and
+    /// whether it was.
+    pub(crate) fn prepare(&mut self, compress: bool) -> (&[u8], bool) {
+        if compress && !self.rec.is_empty() {
+            let max = snap::raw::max_compress_len(self.rec.len());
+            if self.comp.len() < max {
+                self.comp.resize(max, 0);
+            }
+            if let Ok(n) = self.encoder.compress(&self.rec, &mut self.comp) {
+                if n < self.rec.len() {
+                    return (self.comp.get(..n).unwrap_or(&[]), true);
+                }
+            }
+        }
+        (&self.rec, false)
+    }
+
+    /// Releases buffers an unusually large record grew.
+    pub(crate) fn trim(&mut self) {
+        if self.rec.capacity() > SCRATCH_KEEP {
+            self.rec = Vec::new();
+        }
+        if self.comp.capacity() > SCRATCH_KEEP {
+            self.comp = Vec::new();
+        }
     }
 }
 

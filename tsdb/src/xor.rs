@@ -54,6 +54,9 @@ pub struct XorChunk {
     // 0xFF = no window yet (Go's sentinel).
     leading: u8,
     trailing: u8,
+    // The bits outside the window (all of them while there is none): an XOR fits the window
+    // exactly when it has none of these set.
+    outside: u64,
     flavor: ChunkFlavor,
 }
 
@@ -88,6 +91,7 @@ impl XorChunk {
             t_delta: 0,
             leading: 0xFF,
             trailing: 0,
+            outside: u64::MAX,
             flavor,
         }
     }
@@ -114,18 +118,19 @@ impl XorChunk {
         XorIterator::new(self.bytes())
     }
 
-    /// Makes room for 8 more bytes after `len`.
+    /// Makes room for two more words after `len`: the one being stored and, after it, the
+    /// mirror of the pending bits. So `b.len() >= len + 8` holds at all times.
     #[inline(always)]
-    fn reserve_word(&mut self) {
-        if self.b.len() < self.len + 8 {
+    fn reserve_words(&mut self) {
+        if self.b.len() < self.len + 16 {
             self.b.resize(self.len * 2 + 16, 0);
         }
     }
 
-    /// Writes the low `n` bits of `v` (1 ≤ n ≤ 64), most significant first.
+    /// Writes `v`, which must fit in `n` bits (1 ≤ n ≤ 64), most significant bit first.
     #[inline(always)]
     fn write_bits(&mut self, v: u64, n: u32) {
-        let v = if n >= 64 { v } else { v & ((1u64 << n) - 1) };
+        debug_assert!(n >= 64 || v >> n == 0, "{v:#x} does not fit in {n} bits");
         let space = 64 - self.nacc;
         if n < space {
             self.acc |= v << (space - n);
@@ -135,7 +140,7 @@ impl XorChunk {
         // Fill the word, store it, keep the rest (`rest` < 64 because `space` ≥ 1).
         let rest = n - space;
         self.acc |= v >> rest;
-        self.reserve_word();
+        self.reserve_words();
         if let Some(dst) = self.b.get_mut(self.len..self.len + 8) {
             dst.copy_from_slice(&self.acc.to_be_bytes());
         }
@@ -147,7 +152,7 @@ impl XorChunk {
     /// Mirrors the pending bits into `b` and updates the visible length.
     #[inline(always)]
     fn sync(&mut self) {
-        self.reserve_word();
+        // `reserve_words` keeps the 8 bytes after `len` allocated.
         if let Some(dst) = self.b.get_mut(self.len..self.len + 8) {
             dst.copy_from_slice(&self.acc.to_be_bytes());
         }
@@ -165,9 +170,9 @@ impl XorChunk {
             self.write_bits(prefix << 1, plen + 1);
             return 0;
         }
-        let lz = x.leading_zeros().min(31);
-        let tz = x.trailing_zeros();
-        if self.leading != 0xFF && lz >= self.leading as u32 && tz >= self.trailing as u32 {
+        // Same as Go's `leading != 0xff && lz >= leading && tz >= trailing` (the window's
+        // leading count is at most 31, like the clamped `lz`), without counting zeros.
+        if x & self.outside == 0 {
             let n = 64 - self.leading as u32 - self.trailing as u32;
             let payload = x >> self.trailing;
             let control = (prefix << 2) | 0b10;
@@ -179,8 +184,12 @@ impl XorChunk {
             }
             return n;
         }
+        let lz = x.leading_zeros().min(31);
+        let tz = x.trailing_zeros();
         self.leading = lz as u8;
         self.trailing = tz as u8;
+        // `lz` ≤ 31 and `tz` ≤ 63 keep both shifts in range.
+        self.outside = !((u64::MAX >> lz) & (u64::MAX << tz));
         let sig = 64 - lz - tz;
         // '11', 5 bits leading, 6 bits significant-bit count (64 written as 0).
         let head = (prefix << 13) | (0b11 << 11) | ((lz as u64) << 6) | (sig as u64 & 0x3F);
@@ -302,8 +311,9 @@ pub struct XorIterator<'a> {
     t: i64,
     v: u64,
     t_delta: u64,
-    leading: u32,
+    // The value window: trailing zero bits and width (significant bits).
     trailing: u32,
+    width: u32,
     state: IterState,
     err: Option<lookout_model::Error>,
 }
@@ -339,8 +349,8 @@ impl<'a> XorIterator<'a> {
             t: i64::MIN,
             v: 0,
             t_delta: 0,
-            leading: 0,
             trailing: 0,
+            width: 64,
             state: if err.is_some() {
                 IterState::Done
             } else {
@@ -476,11 +486,11 @@ impl<'a> XorIterator<'a> {
                 if leading + sig > 64 {
                     return None;
                 }
-                self.leading = leading;
                 self.trailing = 64 - leading - sig;
+                self.width = sig;
             }
         }
-        let sig = 64 - self.leading - self.trailing;
+        let sig = self.width;
         let bits = self.read_bits_wide(sig)?;
         self.v ^= bits << self.trailing;
         Some(())
@@ -512,7 +522,7 @@ impl<'a> XorIterator<'a> {
                     self.read += 1;
                     return Ok(());
                 }
-                let np = 64 - self.leading - self.trailing;
+                let np = self.width;
                 // `np <= 60` keeps the shifts below 64 (the bit buffer can hold 64 bits).
                 if self.acc >> 61 == 0b010 && np <= 60 && self.n >= 3 + np {
                     // Same delta, value in the previous window (`0`, `10`, payload).

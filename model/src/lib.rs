@@ -45,4 +45,6 @@ pub use crate::sample::{
     is_stale_nan, stale_nan, Sample, SampleIterator, SliceIterator, ValueKind, STALE_NAN_BITS,
 };
 pub use crate::storage::{MemStorage, Querier, SelectHints, Series, SeriesSet};
-pub use crate::time::{format_duration, parse_duration, parse_timestamp};
+pub use crate::time::{
+    civil_from_days, days_in_month, format_duration, parse_duration, parse_timestamp,
+};

@@ -168,13 +168,29 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + (nanos + 500_000) / 1_000_000)
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
+/// The number of days in month `m` (1–12) of year `y` in the proleptic Gregorian calendar.
+pub fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
+}
+
+/// The (year, month 1–12, day 1–31) of a day counted from 1970-01-01 (negative before), in the
+/// proleptic Gregorian calendar (Howard Hinnant's algorithm); the inverse of `days_from_civil`.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -223,6 +239,21 @@ mod tests {
         assert_eq!(format_duration(14 * 86_400_000), "2w");
         assert_eq!(format_duration(365 * 86_400_000), "1y");
         assert_eq!(format_duration(61_001), "1m1s1ms");
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        for d in (-800_000..800_000).step_by(997) {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+            assert!(dd >= 1 && dd <= days_in_month(y, m));
+        }
+        assert_eq!(days_in_month(1900, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2024, 4), 30);
     }
 
     #[test]

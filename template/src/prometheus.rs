@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use lookout_model::{GoRegex, RegexOptions};
+use lookout_model::{civil_from_days, GoRegex, RegexOptions};
 
 use crate::funcs::{one, two, Funcs};
 use crate::printf::go_sprintf;
@@ -144,19 +144,6 @@ pub fn go_time_string(secs: f64) -> String {
     }
     out.push_str(" +0000 UTC");
     out
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Go's `time.Duration.String()` of a number of seconds (`1h2m3.5s`, `1.5ms`, `0s`).

@@ -437,13 +437,16 @@ impl Evaluator<'_> {
         let f: fn(i64) -> f64 = match c.func.name {
             "days_in_month" => |t| {
                 let (y, m, _) = civil(t);
-                days_in_month(y, m) as f64
+                lookout_model::days_in_month(y, m) as f64
             },
             "day_of_month" => |t| civil(t).2 as f64,
             "day_of_week" => |t| (t.div_euclid(86_400) + 4).rem_euclid(7) as f64,
             "day_of_year" => |t| {
                 let (y, m, d) = civil(t);
-                ((1..m).map(|mm| days_in_month(y, mm)).sum::<i64>() + d) as f64
+                ((1..m)
+                    .map(|mm| lookout_model::days_in_month(y, mm))
+                    .sum::<i64>()
+                    + d) as f64
             },
             "hour" => |t| t.rem_euclid(86_400).div_euclid(3600) as f64,
             "minute" => |t| t.rem_euclid(3600).div_euclid(60) as f64,
@@ -1406,30 +1409,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// (year, month, day) of a Unix time in seconds, UTC.
 fn civil(t: i64) -> (i64, i64, i64) {
-    let z = t.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
+    lookout_model::civil_from_days(t.div_euclid(86_400))
 }
 
 fn simple_fn(name: &str) -> Option<fn(f64) -> f64> {

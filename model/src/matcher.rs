@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::labels::{read_ident, read_string, skip_ws, Labels};
-use crate::name::{is_legacy_metric_name, METRIC_NAME};
+use crate::name::{is_legacy_label_name, METRIC_NAME};
 use crate::quote::write_go_quoted;
 use crate::regex::{GoRegex, RegexOptions};
 
@@ -162,10 +162,11 @@ impl PartialEq for Matcher {
 impl Eq for Matcher {}
 
 /// Prometheus' `Matcher.String()`: `name="value"`, the name quoted when it is not a classic
-/// metric name, the value quoted as Go's `strconv.Quote` does.
+/// label name (`shouldQuoteName`: so `a:b` is quoted), the value quoted as Go's `strconv.Quote`
+/// does.
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if is_legacy_metric_name(&self.name) {
+        if is_legacy_label_name(&self.name) {
             f.write_str(&self.name)?;
         } else {
             write_go_quoted(f, &self.name)?;
@@ -314,6 +315,10 @@ mod tests {
         let ms = parse_selector(r#"{job="x", instance=~"a.*", "x.y"!~'z',}"#).unwrap();
         assert_eq!(ms.len(), 3);
         assert_eq!(ms[2].to_string(), r#""x.y"!~"z""#);
+        // Fuzz regression: `:` is allowed in metric names, not in label names.
+        let m = Matcher::equal("rt:_H9", "c");
+        assert_eq!(m.to_string(), r#""rt:_H9"="c""#);
+        assert_eq!(parse_selector(&format!("{{{m}}}")).unwrap()[0], m);
         let ms = parse_selector(r#"{"my.metric"}"#).unwrap();
         assert_eq!(ms[0].to_string(), r#"__name__="my.metric""#);
         assert_eq!(parse_selector("up").unwrap().len(), 1);

@@ -12,6 +12,9 @@ const MS_PER: [(&str, i64); 7] = [
     ("ms", 1),
 ];
 
+/// The longest duration Prometheus accepts: `time.Duration`'s range, in milliseconds.
+const MAX_DURATION_MS: i64 = i64::MAX / 1_000_000;
+
 fn bad(what: &'static str, text: &str) -> Error {
     Error::InvalidTime {
         what,
@@ -55,9 +58,12 @@ pub fn parse_duration(s: &str) -> Result<i64, Error> {
         let (u, mult) = MS_PER[unit];
         i += u.len();
         next_unit = unit + 1;
+        // Like Prometheus' model.ParseDuration, a duration must fit Go's time.Duration (int64
+        // nanoseconds, about 292 years).
         total = n
             .checked_mul(mult)
             .and_then(|v| total.checked_add(v))
+            .filter(|t| *t <= MAX_DURATION_MS)
             .ok_or_else(|| bad("duration", s))?;
     }
     Ok(total)

@@ -35,8 +35,19 @@ fn write_ms(f: &mut impl Write, ms: i64) -> fmt::Result {
 
 fn write_number(f: &mut impl Write, n: &NumberLiteral) -> fmt::Result {
     if n.duration {
+        // Prometheus prints a negative-zero duration (`-0w`) as `0s`, which loses the sign
+        // (`x / -0w` is -Inf, `x / 0s` +Inf); we keep it so the text means the same tree.
+        if n.value == 0.0 && n.value.is_sign_negative() {
+            return f.write_str("-0s");
+        }
         return write_ms(f, seconds_to_ms(n.value));
     }
+    if n.value.is_finite() {
+        // Prometheus: strconv.AppendFloat(v, 'f', -1, 64), never exponent form; Rust's Display
+        // prints the same shortest digits.
+        return write!(f, "{}", n.value);
+    }
+    // NaN, +Inf and -Inf, spelled as Go's 'f' format spells them.
     let mut s = String::new();
     format_api_float(n.value, &mut s);
     f.write_str(&s)

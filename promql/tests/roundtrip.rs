@@ -314,3 +314,49 @@ proptest! {
         let _ = parse_with(&s, &ParseOptions::all());
     }
 }
+
+/// Found by the promql_roundtrip fuzz target: a negative-zero duration literal printed as `0s`
+/// and read back as +0, a different tree (and a different result for `x / -0w`).
+#[test]
+fn fuzz_regression_negative_zero_duration() {
+    let opts = ParseOptions::all();
+    for q in ["cbh_heas_neg </ -0w", "a + -0w", "a / -0s", "-0w"] {
+        let e = parse_with(q, &opts).unwrap();
+        let text = e.to_string();
+        assert_eq!(
+            parse_with(&text, &opts).unwrap(),
+            e,
+            "{q} printed as {text}"
+        );
+    }
+    assert_eq!(parse_with("a + -0w", &opts).unwrap().to_string(), "a + -0s");
+}
+
+/// Prometheus prints number literals with `strconv.FormatFloat(v, 'f', -1, 64)`: never in
+/// exponent form (printer.go, NumberLiteral.WriteTo).
+#[test]
+fn numbers_print_in_plain_decimal() {
+    let opts = ParseOptions::all();
+    for (q, want) in [
+        ("1e-7", "0.0000001"),
+        ("1e21", "1000000000000000000000"),
+        ("1.5e22", "15000000000000000000000"),
+        ("Inf", "+Inf"),
+        ("-Inf", "-Inf"),
+        ("NaN", "NaN"),
+        ("0x10", "16"),
+    ] {
+        assert_eq!(parse_with(q, &opts).unwrap().to_string(), want, "{q}");
+    }
+}
+
+/// Found by the promql_roundtrip fuzz target: a duration beyond Go's time.Duration range
+/// (`666666666666m`) parsed, then printed as the largest Go duration. Prometheus rejects such
+/// durations ("duration out of range"), and so do we.
+#[test]
+fn fuzz_regression_duration_out_of_range() {
+    let opts = ParseOptions::all();
+    assert!(parse_with("incrzas66^666666666666m", &opts).is_err());
+    assert!(parse_with("rate(x[293y])", &opts).is_err());
+    assert!(parse_with("rate(x[292y])", &opts).is_ok());
+}

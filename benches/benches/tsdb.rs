@@ -12,6 +12,12 @@
 //!   WAL on (snappy, default fsync policy), appends by series reference after the first scrape as
 //!   `promtool tsdb bench write` does.
 //!
+//! - `block/select_1000x2h`: a block of 1,000 series × 2 h of 15 s samples (480 each, written by
+//!   the block writer), every series selected through `Querier::select` on the memory-mapped
+//!   block and every sample decoded (target ≥ 200 M samples/s): random-increment counters in
+//!   `block/select_1000x2h`, a typical mix in `block/select_1000x2h_mixed`;
+//!   `block/select_10pct` selects 100 series by a regex matcher.
+//!
 //! Outside criterion the run prints the full `promtool tsdb bench write` workload
 //! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
 //! (counting allocator) and bytes per sample.
@@ -342,9 +348,89 @@ fn bench_full(_c: &mut Criterion) {
     full_workload(tmp.path(), &labels, scrapes);
 }
 
+/// A block of `n` series × 2 h of 15 s samples in `parent`; returns its directory. With
+/// `mixed`, series are shaped like a typical Prometheus: 40 % constant (`up`, info metrics),
+/// 30 % counters with a steady rate, 30 % counters with random increments; without, every
+/// series is a random-increment counter (the hardest case for XOR decoding).
+fn bench_block_dir(parent: &Path, n: usize, mixed: bool) -> std::path::PathBuf {
+    use lookout_tsdb::block_writer::BlockWriter;
+    let start = 1_700_006_400_000i64; // a 2 h boundary
+    let mut w = BlockWriter::create(parent, start, start + 7_200_000).expect("block writer");
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..n {
+        let labels: Labels = format!(
+            r#"bench_requests_total{{instance="host-{i:05}", job="bench", zone="z{}"}}"#,
+            i % 3
+        )
+        .parse()
+        .expect("labels");
+        let mut v = 0.0;
+        let samples: Vec<(i64, f64)> = (0..480)
+            .map(|k| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                v += match (mixed, i % 10) {
+                    (true, 0..=3) => 0.0,
+                    (true, 4..=6) => 10.0,
+                    _ => (state % 100) as f64,
+                };
+                (start + k * 15_000, v)
+            })
+            .collect();
+        w.add_series_samples(&labels, samples).expect("add series");
+    }
+    let meta = w
+        .finish(lookout_tsdb::meta::Compaction::default())
+        .expect("finish block");
+    parent.join(meta.ulid)
+}
+
+fn drain(b: &lookout_tsdb::Block, ms: &[lookout_model::Matcher]) -> (usize, f64) {
+    let set = b
+        .select(i64::MIN, i64::MAX, ms, &SelectHints::default())
+        .expect("select");
+    let (mut n, mut sum) = (0usize, 0.0);
+    for s in set {
+        let s = s.expect("series");
+        let mut it = s.iter();
+        while it.next() == ValueKind::Float {
+            sum += it.at().v;
+            n += 1;
+        }
+    }
+    (n, sum)
+}
+
+fn bench_block(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = bench_block_dir(tmp.path(), 1000, false);
+    let block = lookout_tsdb::Block::open(&dir).expect("open block");
+    let mixed_tmp = tempfile::tempdir().expect("tempdir");
+    let mixed_dir = bench_block_dir(mixed_tmp.path(), 1000, true);
+    let mixed = lookout_tsdb::Block::open(&mixed_dir).expect("open block");
+    let all = lookout_model::parse_selector(r#"{job="bench"}"#).expect("selector");
+    let some =
+        lookout_model::parse_selector(r#"{instance=~"host-000[0-9][0-9]"}"#).expect("selector");
+    assert_eq!(drain(&block, &all).0, 480_000);
+    let mut g = c.benchmark_group("block");
+    g.throughput(Throughput::Elements(480_000));
+    g.bench_function("select_1000x2h", |b| {
+        b.iter(|| black_box(drain(&block, &all)))
+    });
+    g.bench_function("select_1000x2h_mixed", |b| {
+        b.iter(|| black_box(drain(&mixed, &all)))
+    });
+    g.throughput(Throughput::Elements(48_000));
+    g.bench_function("select_10pct", |b| {
+        b.iter(|| black_box(drain(&block, &some)))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = bench_xor, bench_head, bench_full
+    targets = bench_xor, bench_head, bench_block, bench_full
 }
 criterion_main!(benches);

@@ -102,8 +102,12 @@ fn parse(args: ParseArgs) -> ExitCode {
         FormatArg::Protobuf => print_protobuf(&data, &mut out),
     };
     let flushed = out.flush();
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     match result {
         Ok(()) if flushed.is_ok() => ExitCode::SUCCESS,
+        // `lookout expo parse … | head`: the reader went away; that is not an error.
+        Ok(()) if flushed.as_ref().is_err_and(broken_pipe) => ExitCode::SUCCESS,
+        Err(Error::Io(e)) if broken_pipe(&e) => ExitCode::SUCCESS,
         Ok(()) => {
             eprintln!("{source}: write failed");
             ExitCode::FAILURE

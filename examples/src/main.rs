@@ -10,8 +10,12 @@ use clap::{Parser, Subcommand};
 mod expo;
 mod promql;
 mod promql_test;
+mod query;
 mod relabel;
+mod rules;
 mod tsdb;
+mod tsdb_analyze;
+mod tsdb_import;
 mod util;
 
 /// Lookout: an embeddable observability toolkit compatible with Prometheus, Alertmanager and Loki.
@@ -32,8 +36,12 @@ enum Command {
     Promql(promql::PromqlArgs),
     /// Apply a YAML list of relabel configs to label sets given as JSON lines.
     Relabel(relabel::RelabelArgs),
+    /// Check rule files and run rule unit tests (`promtool check rules`, `promtool test rules`).
+    Rules(rules::RulesArgs),
     /// Inspect Prometheus-format TSDB data directories.
     Tsdb(tsdb::TsdbArgs),
+    /// Evaluate PromQL over a data directory; prints the `data` member of Prometheus' query API.
+    Query(query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,8 @@ fn main() -> ExitCode {
         Command::Expo(args) => expo::run(args),
         Command::Promql(args) => promql::run(args),
         Command::Relabel(args) => relabel::run(args),
+        Command::Rules(args) => rules::run(args),
         Command::Tsdb(args) => tsdb::run(args),
+        Command::Query(args) => query::run(args),
     }
 }

@@ -21,7 +21,8 @@ pub(crate) fn parse_float(s: &[u8]) -> Result<f64, FloatError> {
     }
     // The spellings exporters use for the special values.
     match s {
-        b"NaN" => return Ok(f64::NAN),
+        // Go's NaN bits, as Prometheus stores a parsed `NaN`.
+        b"NaN" => return Ok(lookout_model::go_nan()),
         b"+Inf" => return Ok(f64::INFINITY),
         b"-Inf" => return Ok(f64::NEG_INFINITY),
         _ => {}
@@ -44,6 +45,9 @@ pub(crate) fn parse_float(s: &[u8]) -> Result<f64, FloatError> {
     if v.is_infinite() && first != b'i' && first != b'I' {
         return Err(FloatError::Syntax);
     }
+    if v.is_nan() {
+        return Ok(lookout_model::go_nan());
+    }
     Ok(v)
 }
 
@@ -61,6 +65,18 @@ const POW10: [f64; 23] = [
 /// exact path to decide.
 #[inline]
 fn fast_decimal(s: &[u8]) -> Option<f64> {
+    match fast_decimal_prefix(s) {
+        Some((v, len)) if len == s.len() => Some(v),
+        _ => None,
+    }
+}
+
+/// [`fast_decimal`] on the longest prefix of `s` that has its syntax: the value and the
+/// prefix's length, so that a caller can parse a token without finding its end first. `None`
+/// when the prefix is not in the fast path's range (the caller then scans and parses the
+/// token exactly).
+#[inline]
+pub(crate) fn fast_decimal_prefix(s: &[u8]) -> Option<(f64, usize)> {
     let (neg, mut rest) = match s.split_first() {
         Some((b'-', r)) => (true, r),
         Some((b'+', r)) => (false, r),
@@ -102,7 +118,10 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         let mut e: i64 = 0;
         let mut edigits = 0usize;
         while let Some((&c, r2)) = r.split_first() {
-            if !c.is_ascii_digit() || edigits >= 4 {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            if edigits >= 4 {
                 return None;
             }
             e = e * 10 + i64::from(c - b'0');
@@ -115,16 +134,14 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
         exp += if eneg { -e } else { e };
         rest = r;
     }
-    if !rest.is_empty() {
-        return None;
-    }
+    let len = s.len() - rest.len();
     let m = w as f64;
     let v = if exp >= 0 {
         m * *POW10.get(usize::try_from(exp).ok()?)?
     } else {
         m / *POW10.get(usize::try_from(-exp).ok()?)?
     };
-    Some(if neg { -v } else { v })
+    Some((if neg { -v } else { v }, len))
 }
 
 /// Parses the digits of a text 0.0.4 timestamp (Prometheus' lexer allows digits only).
@@ -183,6 +200,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fast_prefix_stops_at_the_token_end() {
+        for (s, want) in [
+            ("1.5 123", Some((1.5, 3))),
+            ("-2e3{", Some((-2000.0, 4))),
+            ("7", Some((7.0, 1))),
+            ("1e 5", None),
+            ("+Inf", None),
+            ("1e12345", None),
+        ] {
+            assert_eq!(fast_decimal_prefix(s.as_bytes()), want, "{s}");
+        }
+    }
+
+    #[test]
     fn go_float_syntax() {
         for ok in [
             "1", "-1.5", "+.5", "1.", "1e5", "1E-5", "NaN", "nan", "+Inf", "-inf", "Infinity",
@@ -197,6 +228,11 @@ mod tests {
         }
         assert_eq!(parse_float(b"0x1p-3"), Err(FloatError::Unsupported));
         assert_eq!(parse_float(b"1_2"), Err(FloatError::Unsupported));
+        // Go's `math.NaN()` bits, whatever the spelling.
+        for nan in ["NaN", "nan", "NAN"] {
+            let v = parse_float(nan.as_bytes()).map(f64::to_bits);
+            assert_eq!(v, Ok(0x7ff8_0000_0000_0001), "{nan}");
+        }
     }
 
     proptest::proptest! {
@@ -262,7 +298,12 @@ mod tests {
             }
         }
         for s in ["NaN", "+Inf", "-Inf"] {
-            let want: f64 = s.parse().unwrap();
+            // Go's NaN bits rather than Rust's.
+            let want = if s == "NaN" {
+                lookout_model::go_nan()
+            } else {
+                s.parse().unwrap()
+            };
             assert_eq!(
                 parse_float(s.as_bytes()).map(f64::to_bits),
                 Ok(want.to_bits()),

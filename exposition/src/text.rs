@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use lookout_model::{format_go_g, Labels, METRIC_NAME};
 
 use crate::error::{describe, line_col, Error, TextProblem};
-use crate::number::{parse_float, parse_ts_digits, FloatError};
+use crate::number::{fast_decimal_prefix, parse_float, parse_ts_digits, FloatError};
 use crate::strict::StrictState;
 use crate::types::MetricType;
 
@@ -143,6 +143,10 @@ pub struct TextParser<'a> {
     exemplar: Option<(f64, Option<i64>)>,
     family: Option<(Cow<'a, str>, MetricType)>,
     strict: Option<Box<StrictState>>,
+    /// A one-word filter of the label names read for this sample ([`name_bit`]), seeded with
+    /// `__name__`'s bit, and whether two names met in it (then `finish_labels` compares them).
+    seen_names: u64,
+    maybe_dup: bool,
 }
 
 impl<'a> TextParser<'a> {
@@ -176,6 +180,8 @@ impl<'a> TextParser<'a> {
             exemplar: None,
             family: None,
             strict: (om && mode == Mode::Strict).then(|| Box::new(StrictState::default())),
+            seen_names: 0,
+            maybe_dup: false,
         }
     }
 
@@ -245,7 +251,7 @@ impl<'a> TextParser<'a> {
             Parsed::Sample => {
                 let metric_type = self.family.as_ref().and_then(|(fam, t)| {
                     let rest = self.name.strip_prefix(fam.as_ref())?;
-                    t.suffixes().contains(&rest).then_some(*t)
+                    t.allows_suffix(rest).then_some(*t)
                 });
                 let line = self.line_of(self.line_start);
                 self.count_own_line();
@@ -412,7 +418,7 @@ impl<'a> TextParser<'a> {
         let mut escaped = false;
         loop {
             let rest = input.get(i..).unwrap_or_default();
-            match memchr::memchr3(b'"', b'\\', b'\n', rest) {
+            match find_quote_stop(rest) {
                 Some(k) => {
                     let at = i + k;
                     match input.get(at) {
@@ -555,6 +561,8 @@ impl<'a> TextParser<'a> {
 
     fn prom_sample(&mut self) -> Result<Parsed<'a>, Error> {
         self.labels.clear();
+        self.seen_names = name_bit(METRIC_NAME);
+        self.maybe_dup = false;
         self.exemplar = None;
         self.timestamp = None;
         let mut name_set = false;
@@ -574,15 +582,17 @@ impl<'a> TextParser<'a> {
         self.skip_blanks();
         let vstart = self.pos;
         let rest = self.input.get(vstart..).unwrap_or_default();
-        self.pos += rest
-            .iter()
-            .position(|c| matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0))
-            .unwrap_or(rest.len());
-        if self.pos == vstart {
-            return Err(self.expected("value after metric"));
+        // The common plain decimal is parsed as it is scanned; anything else is delimited
+        // first, then parsed exactly.
+        let fast = fast_decimal_prefix(rest).filter(|(_, len)| {
+            matches!(rest.get(*len), None | Some(b'{' | b' ' | b'\t' | b'\n' | 0))
+        });
+        if let Some((v, len)) = fast {
+            self.pos += len;
+            self.value = v;
+        } else {
+            self.prom_value(vstart)?;
         }
-        let text = self.input.get(vstart..self.pos).unwrap_or_default();
-        self.value = self.number(text, vstart, "value")?;
         self.skip_blanks();
         if let Some(b'0'..=b'9') = self.peek() {
             let tstart = self.pos;
@@ -614,6 +624,21 @@ impl<'a> TextParser<'a> {
         }
         self.finish_labels()?;
         Ok(Parsed::Sample)
+    }
+
+    /// Scans the value token at `vstart` (the cursor) up to its delimiter and parses it.
+    fn prom_value(&mut self, vstart: usize) -> Result<(), Error> {
+        let rest = self.input.get(vstart..).unwrap_or_default();
+        self.pos += rest
+            .iter()
+            .position(|c| matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0))
+            .unwrap_or(rest.len());
+        if self.pos == vstart {
+            return Err(self.expected("value after metric"));
+        }
+        let text = self.input.get(vstart..self.pos).unwrap_or_default();
+        self.value = self.number(text, vstart, "value")?;
+        Ok(())
     }
 
     // ---------------------------------------------------------------- OpenMetrics 1.0
@@ -720,6 +745,8 @@ impl<'a> TextParser<'a> {
 
     fn om_sample(&mut self) -> Result<Parsed<'a>, Error> {
         self.labels.clear();
+        self.seen_names = name_bit(METRIC_NAME);
+        self.maybe_dup = false;
         self.exemplar = None;
         self.timestamp = None;
         let mut name_set = false;
@@ -935,6 +962,9 @@ impl<'a> TextParser<'a> {
             if exemplar {
                 self.ex_labels.push((lname, value));
             } else {
+                let bit = name_bit(&lname);
+                self.maybe_dup |= self.seen_names & bit != 0;
+                self.seen_names |= bit;
                 self.labels.push((lname, value));
             }
             if prom {
@@ -942,7 +972,10 @@ impl<'a> TextParser<'a> {
             }
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b'}') => {}
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
                 _ => return Err(self.expected("comma or brace close")),
             }
         }
@@ -950,7 +983,8 @@ impl<'a> TextParser<'a> {
 
     /// Checks label names for duplicates and normalises `le`/`quantile` values.
     fn finish_labels(&mut self) -> Result<(), Error> {
-        let n = self.labels.len();
+        // Without two names in one bucket of the filter (`__name__` seeded), no name repeats.
+        let n = if self.maybe_dup { self.labels.len() } else { 0 };
         for i in 0..n {
             let Some((name, _)) = self.labels.get(i) else {
                 break;
@@ -1009,6 +1043,56 @@ static CLASS: [u8; 256] = {
     }
     t
 };
+
+/// A label name's bit in the duplicate filter: from its length and first and last bytes.
+#[inline]
+fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let first = u32::from(b.first().copied().unwrap_or(0));
+    let last = u32::from(b.last().copied().unwrap_or(0));
+    let len = b.len() as u32;
+    1 << ((first * 7 + last * 13 + len * 3) & 63)
+}
+
+/// Bytes of a word, each set to `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// A word with the high bit set in (at least) the lowest byte of `w` that is zero, and in no
+/// byte below it (the classic has-zero-byte test; bits above the first zero may be spurious).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(splat(1)) & !w & splat(0x80)
+}
+
+/// The offset of the first `"`, `\` or newline in `s`. Label values are mostly short, where
+/// eight bytes at a time in a word beat setting up vector search; long values go to `memchr3`.
+#[inline]
+fn find_quote_stop(s: &[u8]) -> Option<usize> {
+    let mut off = 0;
+    let mut words = s.chunks_exact(8);
+    for chunk in words.by_ref().take(8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(b);
+        let hit = zero_bytes(w ^ splat(b'"'))
+            | zero_bytes(w ^ splat(b'\\'))
+            | zero_bytes(w ^ splat(b'\n'));
+        if hit != 0 {
+            return Some(off + (hit.trailing_zeros() / 8) as usize);
+        }
+        off += 8;
+    }
+    if off == 64 {
+        return memchr::memchr3(b'"', b'\\', b'\n', s.get(off..)?).map(|k| off + k);
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|c| matches!(c, b'"' | b'\\' | b'\n'))
+        .map(|k| off + k)
+}
 
 fn meta_name_expectation(keyword: &str) -> &'static str {
     match keyword {
@@ -1111,6 +1195,13 @@ fn integer_canon(n: u64) -> Option<&'static str> {
 /// `.` or exponent), or `None` when the value is already canonical or not a number.
 fn canonical_float_label<'a>(scratch: &mut String, v: &str) -> Option<Cow<'a, str>> {
     use std::fmt::Write;
+    // Integer bounds (`le="1"`, `quantile="0"`): a table entry, with no float formatting.
+    if !v.is_empty() && v.len() <= 4 && v.bytes().all(|c| c.is_ascii_digit()) {
+        let n = v.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+        if let Some(s) = integer_canon(n) {
+            return Some(Cow::Borrowed(s));
+        }
+    }
     let f = parse_float(v.as_bytes()).ok()?;
     let a = f.abs();
     if f.is_finite() && f != 0.0 && (1e-4..1e6).contains(&a) {
@@ -1323,6 +1414,57 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(p.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn duplicate_labels_behind_the_filter() {
+        // Repeats, `__name__` as a label, and many distinct names (filter collisions that
+        // are not duplicates) are all judged exactly.
+        for (input, dup) in [
+            ("a{b=\"1\",b=\"2\"} 1\n", Some("b")),
+            ("a{x=\"1\",b=\"1\",c=\"1\",b=\"2\"} 1\n", Some("b")),
+            ("a{__name__=\"x\"} 1\n", Some("__name__")),
+            ("{\"a\",__name__=\"x\"} 1\n", Some("__name__")),
+            (
+                "a{quantile=\"1\",handler=\"x\",code=\"2\",method=\"get\"} 1\n",
+                None,
+            ),
+        ] {
+            let mut p = TextParser::prometheus(input.as_bytes());
+            match (p.next_entry(), dup) {
+                (
+                    Err(Error::Text {
+                        problem: TextProblem::DuplicateLabel { name },
+                        ..
+                    }),
+                    Some(d),
+                ) => {
+                    assert_eq!(name, d, "{input}")
+                }
+                (Ok(Some(Entry::Sample(_))), None) => {}
+                (other, _) => panic!("{input}: {other:?}"),
+            }
+        }
+        let mut names = String::new();
+        for i in 0..200 {
+            names.push_str(&format!("l{i}=\"v\","));
+        }
+        let input = format!("a{{{names}}} 1\n");
+        let mut p = TextParser::prometheus(input.as_bytes());
+        assert!(matches!(p.next_entry(), Ok(Some(Entry::Sample(s))) if s.labels.len() == 200));
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time quote scan finds what a byte scan finds.
+        #[test]
+        fn quote_stop_matches_bytes(v in proptest::collection::vec(
+            proptest::prop_oneof![proptest::prelude::Just(b'"'), proptest::prelude::Just(b'\\'),
+                proptest::prelude::Just(b'\n'), proptest::prelude::any::<u8>(), b'a'..=b'z'], 0..150)) {
+            let want = v.iter().position(|c| matches!(c, b'"' | b'\\' | b'\n'));
+            proptest::prop_assert_eq!(find_quote_stop(&v), want);
+            let skewed: Vec<u8> = v.iter().map(|c| if matches!(c, b'"' | b'\\' | b'\n') { b'x' } else { *c }).collect();
+            proptest::prop_assert_eq!(find_quote_stop(&skewed), None);
+        }
     }
 
     #[test]

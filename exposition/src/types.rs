@@ -69,6 +69,22 @@ impl MetricType {
         })
     }
 
+    /// Whether `rest` is one of [`suffixes`](Self::suffixes), compared against literals (the
+    /// per-sample check of the parsers, where a slice search costs a call per entry).
+    #[inline]
+    pub(crate) fn allows_suffix(self, rest: &str) -> bool {
+        match self {
+            MetricType::Counter => matches!(rest, "" | "_total" | "_created"),
+            MetricType::Histogram => {
+                matches!(rest, "_bucket" | "_sum" | "_count" | "_created" | "")
+            }
+            MetricType::GaugeHistogram => matches!(rest, "_bucket" | "_gsum" | "_gcount" | ""),
+            MetricType::Summary => matches!(rest, "" | "_sum" | "_count" | "_created"),
+            MetricType::Info => rest == "_info",
+            _ => rest.is_empty(),
+        }
+    }
+
     /// The sample-name suffixes a family of this type may use (the empty suffix included
     /// where the bare family name carries samples). Prometheus text counters are commonly named
     /// with `_total` already, so the bare name is allowed for counters too.

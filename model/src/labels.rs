@@ -66,6 +66,27 @@ fn take_str<'a>(rest: &mut &'a str) -> &'a str {
     s
 }
 
+/// The position after the length-prefixed string at `at` of an encoded buffer (past the end
+/// when `at` is at or past it).
+#[inline(always)]
+fn skip_str(b: &[u8], at: usize) -> usize {
+    let mut i = at;
+    let mut n = 0usize;
+    let mut shift = 0u32;
+    while let Some(&d) = b.get(i) {
+        i += 1;
+        n |= usize::from(d & 0x3f) << shift;
+        if d & 0x40 == 0 {
+            return i + n;
+        }
+        shift += 6;
+        if shift >= usize::BITS {
+            break;
+        }
+    }
+    b.len() + 1
+}
+
 #[cold]
 fn take_str_long<'a>(rest: &mut &'a str) -> &'a str {
     let b = rest.as_bytes();
@@ -194,17 +215,15 @@ impl Labels {
         let len = self.data.len();
         // The input is well formed, so the output is too exactly when every cut falls on a
         // label boundary of the input; check that with one forward walk over the input.
-        let mut rest: &str = &self.data;
+        // The walk reads only the length digits, skipping the names and values themselves.
+        let bytes = self.data.as_bytes();
         let mut cursor = 0;
         let mut on_boundary = |p: usize| -> bool {
             if p >= len {
                 return true;
             }
             while cursor < p {
-                if next_label(&mut rest).is_none() {
-                    return false;
-                }
-                cursor = len - rest.len();
+                cursor = skip_str(bytes, skip_str(bytes, cursor));
             }
             cursor == p
         };

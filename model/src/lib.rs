@@ -42,7 +42,8 @@ pub use crate::name::{is_legacy_label_name, is_legacy_metric_name, NameValidatio
 pub use crate::quote::{go_quote, parse_go_string, write_go_quoted};
 pub use crate::regex::{GoRegex, RegexOptions};
 pub use crate::sample::{
-    is_stale_nan, stale_nan, Sample, SampleIterator, SliceIterator, ValueKind, STALE_NAN_BITS,
+    go_nan, is_stale_nan, stale_nan, Sample, SampleIterator, SliceIterator, ValueKind, GO_NAN_BITS,
+    STALE_NAN_BITS,
 };
 pub use crate::storage::{MemStorage, Querier, SelectHints, Series, SeriesSet};
 pub use crate::time::{

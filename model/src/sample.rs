@@ -9,6 +9,16 @@ pub fn stale_nan() -> f64 {
     f64::from_bits(STALE_NAN_BITS)
 }
 
+/// The bit pattern of Go's `math.NaN()`, which `strconv.ParseFloat("NaN")` returns: the NaN
+/// Prometheus stores for every `NaN` it parses from text, so chunk bytes depend on it.
+pub const GO_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
+
+/// Go's `math.NaN()` as an `f64` (bits [`GO_NAN_BITS`]).
+#[inline]
+pub fn go_nan() -> f64 {
+    f64::from_bits(GO_NAN_BITS)
+}
+
 /// Whether `v` is the staleness marker (compares bits: an ordinary NaN is not stale).
 #[inline]
 pub fn is_stale_nan(v: f64) -> bool {

@@ -52,6 +52,7 @@ mod lexer;
 mod parser;
 mod printer;
 pub mod promqltest;
+pub mod rules;
 mod visit;
 
 pub use crate::ast::{

@@ -736,7 +736,7 @@ impl Relabeler {
                     let n = u64::from_be_bytes(tail) % modulus;
                     let start = w.arena.len();
                     push_decimal(&mut w.arena, n);
-                    let v = Str::A(start, w.arena.len());
+                    let v = Str::arena(start, w.arena.len());
                     w.set_key(target, v);
                 }
                 Op::LabelMap(m) => w.labelmap(m),
@@ -776,19 +776,32 @@ impl Relabeler {
 // (input labels by name, then set labels in order) falls out, and no rule moves the input.
 
 /// A string borrowed from the input or the rules (`B`), or a byte range of the arena (`A`).
+/// Two words (the range fits in the niche of the reference), so it travels in registers: a
+/// three-word value is passed through memory, and reading it back right after the caller
+/// wrote it stalls store forwarding on every label set.
 #[derive(Debug, Clone, Copy)]
 enum Str<'a> {
     B(&'a str),
-    A(usize, usize),
+    A(u32, u32),
 }
 
 impl<'a> Str<'a> {
+    /// The arena range `start..end`. Ranges beyond 4 GiB (no label set comes near: scrape
+    /// and SD limits bound them far below) resolve to the empty string instead of wrapping.
+    #[inline]
+    fn arena(start: usize, end: usize) -> Str<'a> {
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(a), Ok(b)) => Str::A(a, b),
+            _ => Str::B(""),
+        }
+    }
+
     /// The sub-range `a..b` of this string.
     #[inline]
     fn sub(self, a: usize, b: usize) -> Str<'a> {
         match self {
             Str::B(s) => Str::B(s.get(a..b).unwrap_or("")),
-            Str::A(s, _) => Str::A(s + a, s + b),
+            Str::A(s, _) => Str::arena(s as usize + a, s as usize + b),
         }
     }
 }
@@ -841,7 +854,7 @@ fn eq_names(a: &str, b: &str) -> bool {
 fn res<'s>(arena: &'s str, s: Str<'s>) -> &'s str {
     match s {
         Str::B(s) => s,
-        Str::A(a, b) => arena.get(a..b).unwrap_or(""),
+        Str::A(a, b) => arena.get(a as usize..b as usize).unwrap_or(""),
     }
 }
 
@@ -1157,7 +1170,7 @@ impl<'a> Work<'a> {
                     }
                 }
                 if borrowed {
-                    return Str::A(start, self.arena.len());
+                    return Str::arena(start, self.arena.len());
                 }
                 self.arena.truncate(start);
                 self.tmp.clear();
@@ -1180,7 +1193,7 @@ impl<'a> Work<'a> {
     fn push_tmp(&mut self) -> Str<'a> {
         let start = self.arena.len();
         self.arena.push_str(&self.tmp);
-        Str::A(start, self.arena.len())
+        Str::arena(start, self.arena.len())
     }
 
     fn push_mapped(&mut self, val: Str<'a>, f: fn(&str, &mut String)) -> Str<'a> {
@@ -1468,6 +1481,27 @@ mod tests {
             let mut s = String::from("x");
             push_decimal(&mut s, n);
             assert_eq!(s, format!("x{n}"));
+        }
+    }
+
+    #[test]
+    fn long_name_order_is_byte_order() {
+        // Names differing at every byte position, and all prefixes.
+        let base = "__meta_kubernetes_pod_annotation_cluster_autoscaler_kubernetes_io";
+        let mut names: Vec<String> = (0..base.len())
+            .flat_map(|i| {
+                let mut lo = base.as_bytes().to_vec();
+                lo[i] = b'A';
+                let mut hi = base.as_bytes().to_vec();
+                hi[i] = b'z';
+                [lo, hi].into_iter().map(|v| String::from_utf8(v).unwrap())
+            })
+            .collect();
+        names.extend((0..=base.len()).map(|n| base[..n].to_string()));
+        for a in &names {
+            for b in &names {
+                assert_eq!(cmp_names(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
         }
     }
 

@@ -1,18 +1,19 @@
 //! The one error type of `lookout-template`.
 
 /// What can go wrong parsing or executing a template. Both carry the template name and the
-/// line and column (1-based, in characters) of the action at fault, as Go's messages do.
+/// position of the fault; the messages read as Go's `text/template` writes them (parse errors
+/// name the line only, execution errors the line and Go's 0-based byte column).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The template text does not parse.
-    #[error("template: {name}:{line}:{column}: {message}")]
+    #[error("template: {name}:{line}: {message}")]
     Parse {
         /// The template's name.
         name: String,
         /// 1-based line.
         line: usize,
-        /// 1-based column.
+        /// 1-based column, in characters (Go's message does not print it).
         column: usize,
         /// What is wrong.
         message: String,
@@ -24,7 +25,8 @@ pub enum Error {
         name: String,
         /// 1-based line of the failing action.
         line: usize,
-        /// 1-based column of the failing action.
+        /// 0-based byte offset of the failing node within its line, as Go's
+        /// `Tree.ErrorContext` counts it.
         column: usize,
         /// The text of the failing action.
         action: String,
@@ -46,6 +48,15 @@ impl Raw {
             pos,
             msg: msg.into(),
         }
+    }
+}
+
+/// 0-based byte offset of `pos` within its line, as Go's `Tree.ErrorContext` reports it.
+pub(crate) fn go_byte_col(src: &str, pos: usize) -> usize {
+    let pos = pos.min(src.len());
+    match src.as_bytes()[..pos].iter().rposition(|&b| b == b'\n') {
+        Some(nl) => pos - (nl + 1),
+        None => pos,
     }
 }
 

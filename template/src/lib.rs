@@ -39,7 +39,7 @@ pub use crate::prometheus::{
 };
 pub use crate::value::{Object, Value};
 
-use crate::error::line_col;
+use crate::error::{go_byte_col, line_col};
 use crate::exec::{Exec, Limits};
 
 /// A parsed template, ready to execute any number of times.
@@ -112,14 +112,15 @@ impl Template {
             Some(n) => self.tree.defines.get(n).ok_or_else(|| Error::Exec {
                 name: self.name.clone(),
                 line: 1,
-                column: 1,
+                column: 0,
                 action: String::new(),
                 message: format!("no template {n:?} associated with template {:?}", self.name),
             })?,
         };
         let mut ex = Exec::new(&self.funcs, &self.tree.defines, self.missing, self.limits);
         ex.run(nodes, data).map_err(|f| {
-            let (line, column) = line_col(&self.src, f.pos);
+            let (line, _) = line_col(&self.src, f.pos);
+            let column = go_byte_col(&self.src, f.pos);
             Error::Exec {
                 name: self.name.clone(),
                 line,

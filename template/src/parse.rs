@@ -86,6 +86,8 @@ enum Tok {
     Dot,
     Var(String),
     Ident(String),
+    /// A printable ASCII character with no meaning of its own in an action.
+    Other(char),
     Eof,
 }
 
@@ -285,9 +287,24 @@ fn lex(src: &str) -> Result<Vec<Token>, Error> {
                     i = j;
                     Tok::Ident(name)
                 }
+                // Go's lexer passes any other printable ASCII character on as a token of
+                // its own, for the parser to reject in context; anything else stops it.
+                c if c.is_ascii_graphic() => {
+                    i += 1;
+                    Tok::Other(c as char)
+                }
                 _ => {
                     let ch = src[i..].chars().next().unwrap_or('?');
-                    return Err(Error::parse(i, format!("unexpected {ch:?} in command")));
+                    let code = format!("U+{:04X}", ch as u32);
+                    let shown = if ch.is_control() {
+                        code
+                    } else {
+                        format!("{code} '{ch}'")
+                    };
+                    return Err(Error::parse(
+                        i,
+                        format!("unrecognized character in action: {shown}"),
+                    ));
                 }
             };
             out.push(Token { tok, pos });
@@ -824,6 +841,7 @@ fn describe(t: &Tok) -> String {
         Tok::Dot => "<.>".into(),
         Tok::Var(v) => format!("<{v}>"),
         Tok::Ident(i) => format!("<{i}>"),
+        Tok::Other(c) => format!("{:?}", c.to_string()),
         Tok::Eof => "EOF".into(),
     }
 }

@@ -190,12 +190,14 @@ fn error_positions() {
     let e = Template::parse("x", "line one\n  {{ nosuch }}", Funcs::builtins()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "template: x:2:6: function \"nosuch\" not defined"
+        // Go's parse errors name the line only (`Tree.errorf`).
+        "template: x:2: function \"nosuch\" not defined"
     );
     let t = Template::parse("x", "ab\n{{ .S.Z }}", Funcs::builtins()).unwrap();
     let e = t.execute(&data()).unwrap_err().to_string();
     assert!(
-        e.starts_with("template: x:2:4: executing \"x\" at <.S.Z>:"),
+        // Go's `ErrorContext` counts the column as a 0-based byte offset.
+        e.starts_with("template: x:2:3: executing \"x\" at <.S.Z>:"),
         "{e}"
     );
 }
@@ -244,5 +246,12 @@ fn fuzz_regression_non_letter_unicode_in_action() {
     assert!(Template::parse("x", "{{ \u{702} }}", Funcs::builtins())
         .unwrap_err()
         .to_string()
-        .contains("unexpected"));
+        .contains("unrecognized character in action: U+0702"));
+    // Go's lexer hands printable ASCII on to the parser, which names the context.
+    assert_eq!(
+        Template::parse("x", "{{ .a } }}", Funcs::builtins())
+            .unwrap_err()
+            .to_string(),
+        "template: x:1: unexpected \"}\" in operand"
+    );
 }

@@ -1,17 +1,23 @@
-//! Reading Prometheus blocks: chunk segment files (`chunks/NNNNNN`, format doc §2) and the
-//! index (format version 2, §4). This is the read side the golden-chunk tests and the dump
-//! tool need; block writing and compaction build on it.
+//! Reading Prometheus blocks (format doc §1–§5): [`Block::open`] maps a block's index and
+//! chunk segments, reads `meta.json` and `tombstones`, and serves queries through
+//! [`lookout_model::Querier`] (see `block_query`). [`ChunkReader`] reads chunk segment files
+//! (`chunks/NNNNNN`), [`IndexReader`] the index (versions 1 and 2).
 
+use std::fs::File;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use lookout_model::Labels;
+use memmap2::Mmap;
 
 use crate::error::{Error, Result};
+use crate::meta::BlockMeta;
+use crate::tombstones::Tombstones;
+
+pub use crate::index::{ChunkMeta, IndexReader, Toc, INDEX_MAGIC};
 
 /// Magic number of a block chunk segment file.
 pub const CHUNKS_MAGIC: u32 = 0x85BD_40DD;
-/// Magic number of an index file.
-pub const INDEX_MAGIC: u32 = 0xBAAA_D700;
+const CHUNKS_HEADER: usize = 8;
 
 /// A bounds-checked reader over a byte slice for the primitive encodings of format doc §0.
 #[derive(Debug, Clone)]
@@ -96,11 +102,47 @@ impl<'a> Decbuf<'a> {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+/// Bytes of a file: memory-mapped, or on the heap (empty files, tests, fuzzing).
+#[derive(Debug)]
+pub(crate) enum Bytes {
+    Map(Mmap),
+    Heap(Vec<u8>),
 }
 
-fn corrupt(path: &Path, offset: usize, reason: impl Into<String>) -> Error {
+impl Deref for Bytes {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Heap(v) => v,
+        }
+    }
+}
+
+/// Maps a block file read-only.
+#[allow(unsafe_code)]
+fn map_block_file(file: &File, path: &Path) -> Result<Mmap> {
+    // SAFETY: block files (index, chunk segments) are immutable once the block directory has
+    // been renamed into place: Prometheus, promtool and this crate only ever create them in a
+    // `.tmp-for-creation` directory and delete whole blocks, never rewrite them. Every read
+    // through the map is bounds-checked against the length seen at map time. As with
+    // Prometheus, truncating or rewriting a block file from outside while it is open is not
+    // supported (it could fault the process, as it would Prometheus).
+    unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))
+}
+
+/// Maps `path` (read into the heap when empty: zero-length maps are not portable).
+pub(crate) fn map_path(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Ok(Bytes::Heap(Vec::new()));
+    }
+    Ok(Bytes::Map(map_block_file(&file, path)?))
+}
+
+pub(crate) fn corrupt(path: &Path, offset: usize, reason: impl Into<String>) -> Error {
     Error::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -127,51 +169,85 @@ pub(crate) fn numbered_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// The chunk segment files of a block, read into memory.
+/// The chunk segment files of a block, memory-mapped.
 #[derive(Debug)]
 pub struct ChunkReader {
-    files: Vec<(PathBuf, Vec<u8>)>,
+    files: Vec<(PathBuf, Bytes)>,
 }
 
 impl ChunkReader {
-    /// Opens every segment in `dir` (a block's `chunks/`), checking each header.
+    /// Maps every segment in `dir` (a block's `chunks/`), checking each header.
     pub fn open(dir: &Path) -> Result<ChunkReader> {
         let mut files = Vec::new();
         for (_, path) in numbered_files(dir)? {
-            let b = read_file(&path)?;
-            let mut d = Decbuf::new(&b);
-            if d.be32() != Some(CHUNKS_MAGIC) {
-                return Err(corrupt(&path, 0, "bad chunk segment magic"));
-            }
-            if d.u8() != Some(1) {
-                return Err(corrupt(&path, 4, "unsupported chunk segment version"));
-            }
-            files.push((path, b));
+            let b = map_path(&path)?;
+            files.push(ChunkReader::check_segment(path, b)?);
         }
         Ok(ChunkReader { files })
     }
 
+    /// Chunk segments held in memory, in segment order; the paths name them in errors.
+    pub fn from_vecs(files: Vec<(PathBuf, Vec<u8>)>) -> Result<ChunkReader> {
+        let files = files
+            .into_iter()
+            .map(|(p, b)| ChunkReader::check_segment(p, Bytes::Heap(b)))
+            .collect::<Result<_>>()?;
+        Ok(ChunkReader { files })
+    }
+
+    fn check_segment(path: PathBuf, b: Bytes) -> Result<(PathBuf, Bytes)> {
+        let mut d = Decbuf::new(&b);
+        if d.be32() != Some(CHUNKS_MAGIC) {
+            return Err(corrupt(&path, 0, "bad chunk segment magic"));
+        }
+        if d.u8() != Some(1) {
+            return Err(corrupt(&path, 4, "unsupported chunk segment version"));
+        }
+        Ok((path, b))
+    }
+
+    /// The number of segment files.
+    pub fn num_segments(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The total size of the segment files in bytes.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+
+    /// The path of the segment `chunk_ref` points into (for messages).
+    pub fn segment_path(&self, chunk_ref: u64) -> PathBuf {
+        let seg = (chunk_ref >> 32) as usize;
+        match (self.files.get(seg), self.files.first()) {
+            (Some((p, _)), _) => p.clone(),
+            (None, Some((p, _))) => p.with_file_name(format!("{:06}", seg + 1)),
+            (None, None) => PathBuf::from(format!("chunks/{:06}", seg + 1)),
+        }
+    }
+
     /// The chunk at `chunk_ref` (segment index << 32 | offset): its encoding byte and data,
     /// after checking its CRC.
+    #[inline]
     pub fn chunk(&self, chunk_ref: u64) -> Result<(u8, &[u8])> {
         let seg = (chunk_ref >> 32) as usize;
         let off = (chunk_ref & 0xFFFF_FFFF) as usize;
         let Some((path, b)) = self.files.get(seg) else {
-            return Err(Error::Corrupt {
-                path: PathBuf::from(format!("chunk segment #{seg}")),
-                offset: off as u64,
-                reason: "chunk reference to a missing segment".into(),
-            });
+            return Err(corrupt(
+                &self.segment_path(chunk_ref),
+                off,
+                format!("chunk reference {chunk_ref:#x} to a missing segment"),
+            ));
         };
-        let mut d = Decbuf::new(b);
-        if off < 8 || d.bytes(off).is_none() {
+        if off < CHUNKS_HEADER || off >= b.len() {
             return Err(corrupt(path, off, "chunk offset out of range"));
         }
+        let mut d = Decbuf::new(&b[off..]);
         let len = d
             .uvarint()
             .and_then(|l| usize::try_from(l).ok())
             .ok_or_else(|| corrupt(path, off, "bad chunk length"))?;
-        let start = d.pos();
+        let start = off + d.pos();
         let enc_and_data = d
             .bytes(len.saturating_add(1))
             .ok_or_else(|| corrupt(path, off, "chunk extends past the end of the file"))?;
@@ -185,188 +261,87 @@ impl ChunkReader {
     }
 }
 
-/// One chunk's entry in an index series: its time range and reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkMeta {
-    /// The first sample's timestamp.
-    pub mint: i64,
-    /// The last sample's timestamp.
-    pub maxt: i64,
-    /// The chunk's reference into the block's chunk segments.
-    pub chunk_ref: u64,
-}
-
-/// A block's index (format version 2), read into memory.
+/// A block directory opened for reading: `meta.json`, the index and chunk segments
+/// (memory-mapped) and the tombstones. Queries go through [`lookout_model::Querier`];
+/// tombstoned samples never come out.
 #[derive(Debug)]
-pub struct IndexReader {
-    path: PathBuf,
-    b: Vec<u8>,
-    symbols: Vec<String>,
-    // (name, value) → offset of the postings list, sorted.
-    postings: Vec<(String, String, u64)>,
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: IndexReader,
+    chunks: ChunkReader,
+    tombstones: Tombstones,
 }
 
-impl IndexReader {
-    /// Opens and checks `path` (a block's `index`).
-    pub fn open(path: &Path) -> Result<IndexReader> {
-        let b = read_file(path)?;
-        let mut d = Decbuf::new(&b);
-        if d.be32() != Some(INDEX_MAGIC) {
-            return Err(corrupt(path, 0, "bad index magic"));
-        }
-        if d.u8() != Some(2) {
-            return Err(corrupt(path, 4, "unsupported index version (want 2)"));
-        }
-        if b.len() < 5 + 52 {
-            return Err(corrupt(path, 0, "index too short for its TOC"));
-        }
-        let toc_at = b.len() - 52;
-        let mut t = Decbuf::new(&b[toc_at..]);
-        let mut toc = [0u64; 6];
-        for x in &mut toc {
-            *x = t.be64().unwrap_or(0);
-        }
-        if t.be32() != Some(crc32c::crc32c(&b[toc_at..toc_at + 48])) {
-            return Err(corrupt(path, toc_at, "TOC checksum mismatch"));
-        }
-        let sym_body = section(path, &b, toc[0])?;
-        let mut sd = Decbuf::new(sym_body);
-        let n = sd
-            .be32()
-            .ok_or_else(|| corrupt(path, toc[0] as usize, "short symbol table"))?;
-        let mut symbols = Vec::with_capacity((n as usize).min(sym_body.len()));
-        for _ in 0..n {
-            let s = sd
-                .ustr()
-                .ok_or_else(|| corrupt(path, toc[0] as usize, "bad symbol"))?;
-            symbols.push(s.to_string());
-        }
-        let pot = section(path, &b, toc[5])?;
-        let mut pd = Decbuf::new(pot);
-        let n = pd
-            .be32()
-            .ok_or_else(|| corrupt(path, toc[5] as usize, "short postings offset table"))?;
-        let mut postings = Vec::with_capacity((n as usize).min(pot.len()));
-        for _ in 0..n {
-            let entry = (|| {
-                if pd.uvarint()? != 2 {
-                    return None;
-                }
-                Some((
-                    pd.ustr()?.to_string(),
-                    pd.ustr()?.to_string(),
-                    pd.uvarint()?,
-                ))
-            })()
-            .ok_or_else(|| corrupt(path, toc[5] as usize, "bad postings offset entry"))?;
-            postings.push(entry);
-        }
-        Ok(IndexReader {
-            path: path.to_path_buf(),
-            b,
-            symbols,
-            postings,
+impl Block {
+    /// Opens the block in `dir`: reads and checks `meta.json`, the index's TOC, symbol table
+    /// and postings offset table, the chunk segment headers, and the tombstones (a missing
+    /// file reads as none). Series and chunks are checked when read.
+    pub fn open(dir: &Path) -> Result<Block> {
+        let meta = BlockMeta::read(dir)?;
+        let index = IndexReader::open(&dir.join("index"))?;
+        let chunks = ChunkReader::open(&dir.join("chunks"))?;
+        let tombstones = Tombstones::read(dir)?;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+            tombstones,
         })
     }
 
-    /// The series IDs of the postings list for `name="value"` (`("", "")` = all series).
-    pub fn postings(&self, name: &str, value: &str) -> Result<Vec<u32>> {
-        let Ok(i) = self
-            .postings
-            .binary_search_by(|(n, v, _)| (n.as_str(), v.as_str()).cmp(&(name, value)))
-        else {
-            return Ok(Vec::new());
-        };
-        let off = self.postings[i].2;
-        let body = section(&self.path, &self.b, off)?;
-        let mut d = Decbuf::new(body);
-        let n = d
-            .be32()
-            .ok_or_else(|| corrupt(&self.path, off as usize, "short postings list"))?;
-        let mut ids = Vec::with_capacity((n as usize).min(body.len() / 4));
-        for _ in 0..n {
-            ids.push(
-                d.be32()
-                    .ok_or_else(|| corrupt(&self.path, off as usize, "short postings list"))?,
-            );
+    /// Assembles a block from parts already read (tests, the fuzzer, in-memory blocks).
+    pub fn from_parts(
+        dir: PathBuf,
+        meta: BlockMeta,
+        index: IndexReader,
+        chunks: ChunkReader,
+        tombstones: Tombstones,
+    ) -> Block {
+        Block {
+            dir,
+            meta,
+            index,
+            chunks,
+            tombstones,
         }
-        Ok(ids)
     }
 
-    fn symbol(&self, i: u64, at: usize) -> Result<&str> {
-        self.symbols
-            .get(i as usize)
-            .map(String::as_str)
-            .ok_or_else(|| corrupt(&self.path, at, "symbol reference out of range"))
+    /// The block's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// The labels and chunk metas of series `id` (its byte offset / 16).
-    pub fn series(&self, id: u32) -> Result<(Labels, Vec<ChunkMeta>)> {
-        let off = id as usize * 16;
-        let err = |r: &str| corrupt(&self.path, off, format!("series {id}: {r}"));
-        let mut d = Decbuf::new(&self.b);
-        d.bytes(off).ok_or_else(|| err("offset out of range"))?;
-        let len = d
-            .uvarint()
-            .and_then(|l| usize::try_from(l).ok())
-            .ok_or_else(|| err("bad length"))?;
-        let body = d.bytes(len).ok_or_else(|| err("truncated"))?;
-        if d.be32() != Some(crc32c::crc32c(body)) {
-            return Err(err("checksum mismatch"));
-        }
-        let mut d = Decbuf::new(body);
-        let nl = d.uvarint().ok_or_else(|| err("bad label count"))?;
-        let mut pairs = Vec::new();
-        for _ in 0..nl {
-            let n = d.uvarint().ok_or_else(|| err("bad label"))?;
-            let v = d.uvarint().ok_or_else(|| err("bad label"))?;
-            pairs.push((self.symbol(n, off)?, self.symbol(v, off)?));
-        }
-        let nc = d.uvarint().ok_or_else(|| err("bad chunk count"))?;
-        let mut metas = Vec::new();
-        let (mut maxt, mut cref) = (0i64, 0i64);
-        for i in 0..nc {
-            let mint = if i == 0 {
-                d.varint().ok_or_else(|| err("bad chunk meta"))?
-            } else {
-                maxt.wrapping_add(d.uvarint().ok_or_else(|| err("bad chunk meta"))? as i64)
-            };
-            maxt = mint.wrapping_add(d.uvarint().ok_or_else(|| err("bad chunk meta"))? as i64);
-            cref = if i == 0 {
-                d.uvarint().ok_or_else(|| err("bad chunk meta"))? as i64
-            } else {
-                cref.wrapping_add(d.varint().ok_or_else(|| err("bad chunk meta"))?)
-            };
-            metas.push(ChunkMeta {
-                mint,
-                maxt,
-                chunk_ref: cref as u64,
-            });
-        }
-        Ok((Labels::from_pairs(pairs), metas))
+    /// The block's `meta.json`.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// The block's index.
+    pub fn index(&self) -> &IndexReader {
+        &self.index
+    }
+
+    /// The block's chunk segments.
+    pub fn chunks(&self) -> &ChunkReader {
+        &self.chunks
+    }
+
+    /// The block's tombstones (deleted intervals per series reference).
+    pub fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
+    }
+
+    /// Whether the block's range `[minTime, maxTime)` meets the closed range `[mint, maxt]`
+    /// (Prometheus' `OverlapsClosedInterval`).
+    pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.meta.min_time <= maxt && mint < self.meta.max_time
     }
 }
 
-/// The body of a `be32 len | body | be32 crc32c(body)` section at `off`, CRC-checked.
-fn section<'a>(path: &Path, b: &'a [u8], off: u64) -> Result<&'a [u8]> {
-    let off = usize::try_from(off).map_err(|_| corrupt(path, 0, "section offset overflows"))?;
-    let mut d = Decbuf::new(b);
-    d.bytes(off)
-        .ok_or_else(|| corrupt(path, off, "section offset out of range"))?;
-    let len = d
-        .be32()
-        .ok_or_else(|| corrupt(path, off, "short section"))? as usize;
-    let body = d
-        .bytes(len)
-        .ok_or_else(|| corrupt(path, off, "section extends past the end"))?;
-    if d.be32() != Some(crc32c::crc32c(body)) {
-        return Err(corrupt(path, off, "section checksum mismatch"));
-    }
-    Ok(body)
-}
-
-/// The block directories directly under `dir` (those holding a `meta.json`, not being
-/// temporary), sorted by name (ULIDs sort by time).
+/// The block directories directly under `dir`: names that are ULIDs, holding a `meta.json`,
+/// sorted by name (ULIDs sort by creation time).
 pub fn numbered_block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -374,8 +349,8 @@ pub fn numbered_block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let p = entry.path();
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.len() == 26 && !name.contains('.') && p.join("meta.json").is_file() {
+        let Some(name) = name.to_str() else { continue };
+        if crate::meta::parse_ulid(name).is_some() && p.join("meta.json").is_file() {
             out.push(p);
         }
     }

@@ -37,7 +37,7 @@ pub fn write_dump(
             line.push(' ');
             format_go_g(smp.v, &mut line);
             line.push(' ');
-            line.push_str(&smp.t.to_string());
+            push_i64(&mut line, smp.t);
             line.push('\n');
             out.write_all(line.as_bytes())?;
             n += 1;
@@ -47,4 +47,39 @@ pub fn write_dump(
         }
     }
     Ok(n)
+}
+
+/// Appends the decimal form of `v` without allocating.
+fn push_i64(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_i64;
+
+    #[test]
+    fn integers_print_as_decimal() {
+        for v in [0, 7, -7, 1_700_000_000_000, i64::MIN, i64::MAX] {
+            let mut s = String::new();
+            push_i64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+    }
 }

@@ -61,6 +61,13 @@ pub enum Error {
     /// The series reference is not known to the head.
     #[error("unknown series reference {0}")]
     UnknownSeries(u64),
+    /// Data handed to the block writer breaks a rule of the block format (series out of
+    /// order, overlapping chunks, chunks outside the block's time range, ...).
+    #[error("invalid block data: {0}")]
+    InvalidBlock(String),
+    /// The querier a block is written from failed.
+    #[error("reading the source: {0}")]
+    Source(#[source] lookout_model::Error),
     /// The head's data directory is locked by or unusable for another reason.
     #[error("{0}")]
     Config(&'static str),

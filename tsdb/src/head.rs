@@ -172,6 +172,12 @@ impl SeriesData {
         opts: &HeadOptions,
         mapper: Option<(&ChunkDiskMapper, u64)>,
     ) -> bool {
+        self.append_with(t, v, opts, Cut::Close(mapper))
+    }
+
+    /// [`append`](Self::append), with what becomes of a completed chunk chosen by `cut`.
+    #[inline]
+    fn append_with(&mut self, t: i64, v: f64, opts: &HeadOptions, cut: Cut<'_>) -> bool {
         if let Some((lt, _)) = self.last {
             if t <= lt {
                 return false;
@@ -187,7 +193,7 @@ impl SeriesData {
             {
                 c
             }
-            _ => self.prepare_chunk(t, opts, mapper),
+            _ => self.prepare_chunk(t, opts, cut),
         };
         if c.chunk.append(t, v).is_err() {
             return false;
@@ -201,12 +207,7 @@ impl SeriesData {
     /// chunk that is due is cut; returns the chunk to append `t` to.
     #[cold]
     #[inline(never)]
-    fn prepare_chunk(
-        &mut self,
-        t: i64,
-        opts: &HeadOptions,
-        mapper: Option<(&ChunkDiskMapper, u64)>,
-    ) -> &mut OpenChunk {
+    fn prepare_chunk(&mut self, t: i64, opts: &HeadOptions, cut_to: Cut<'_>) -> &mut OpenChunk {
         let spc = opts.samples_per_chunk;
         let cut = match &self.open {
             None => true,
@@ -219,6 +220,13 @@ impl SeriesData {
             }
         };
         if cut {
+            let mapper = match cut_to {
+                Cut::Close(m) => m,
+                Cut::Park(slot) => {
+                    *slot = self.open.take();
+                    None
+                }
+            };
             if let Some(c) = self.open.take() {
                 // Completed chunks go to the memory-mapped file when there is one; if writing
                 // fails they stay on the heap (the WAL still has them).
@@ -245,6 +253,16 @@ impl SeriesData {
             maxt: t,
         })
     }
+}
+
+/// What [`SeriesData::append_with`] does with a chunk it completes.
+enum Cut<'a> {
+    /// Adds it to the series' closed chunks, written to the memory-mapped file when a mapper
+    /// is given.
+    Close(Option<(&'a ChunkDiskMapper, u64)>),
+    /// Moves it into the slot for the caller to close later (grouped replay, which m-maps
+    /// chunks in WAL order).
+    Park(&'a mut Option<OpenChunk>),
 }
 
 // As Prometheus' stripeSeries: many stripes, so appenders on different series rarely share a
@@ -617,24 +635,131 @@ impl Head {
     fn replay(&self, wal_dir: &Path, stats: &mut ReplayStats) -> Result<wal::ReadStats> {
         let mut ctx = ReplayCtx::default();
         std::thread::scope(|sc| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Record>>(256);
+            // Grouped batches are large: a short queue bounds what is in flight.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ReplayMsg>(32);
             let reader = sc.spawn(move || {
-                wal::read_dir(wal_dir, |rec| {
-                    // A closed channel means the applier stopped; reading on is pointless.
-                    let _ = tx.send(record::decode(rec).ok());
+                // Samples records are gathered and grouped by series here (see `Grouper`);
+                // any other record first sends what was gathered, so that the applier sees
+                // every record in WAL order, as a record-by-record replay would.
+                let mut grouper = Grouper::default();
+                // A failed send means the applier stopped; reading on is pointless.
+                let res = wal::read_dir(wal_dir, |rec| {
+                    if rec.first() == Some(&record::RECORD_SAMPLES) {
+                        let before = grouper.pending.len();
+                        if record::decode_samples_into(rec, &mut grouper.pending).is_err() {
+                            grouper.pending.truncate(before);
+                            let _ = tx.send(ReplayMsg::Bad);
+                        } else if grouper.pending.len() >= REPLAY_BATCH {
+                            if let Some(g) = grouper.take() {
+                                let _ = tx.send(ReplayMsg::Samples(g));
+                            }
+                        }
+                        return Ok(());
+                    }
+                    if let Some(g) = grouper.take() {
+                        let _ = tx.send(ReplayMsg::Samples(g));
+                    }
+                    let _ = tx.send(match record::decode(rec) {
+                        Ok(r) => ReplayMsg::Record(r),
+                        Err(_) => ReplayMsg::Bad,
+                    });
                     Ok(())
-                })
+                });
+                if let Some(g) = grouper.take() {
+                    let _ = tx.send(ReplayMsg::Samples(g));
+                }
+                res
             });
-            for rec in rx {
-                match rec {
-                    Some(r) => self.replay_record(r, &mut ctx, stats),
-                    None => stats.bad_records += 1,
+            for msg in rx {
+                match msg {
+                    ReplayMsg::Samples(g) => self.replay_grouped(&g, &ctx, stats),
+                    ReplayMsg::Record(r) => self.replay_record(r, &mut ctx, stats),
+                    ReplayMsg::Bad => stats.bad_records += 1,
                 }
             }
             reader
                 .join()
                 .unwrap_or(Err(Error::Config("WAL reader thread panicked")))
         })
+    }
+
+    /// Applies samples grouped by series, each series' samples in WAL order: one lock and
+    /// one pass over the series' open chunk per group instead of per sample, which is what
+    /// bounds replay (every sample otherwise takes a locked instruction on a different series,
+    /// cold in cache). Samples of different series commute, so the head ends as a
+    /// sample-by-sample replay leaves it; the chunks cut meanwhile are m-mapped afterwards in
+    /// the order of the samples that cut them, so `chunks_head/` is written in WAL order too.
+    fn replay_grouped(&self, g: &GroupedSamples, ctx: &ReplayCtx, stats: &mut ReplayStats) {
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        // Chunks completed with a mapper, parked until the batch is through: (position of
+        // the sample that completed it, series, chunk).
+        let mut cuts: Vec<(u32, Arc<MemSeries>, OpenChunk)> = Vec::new();
+        let mapped = self.mapper.is_some();
+        let mut apply = |ms: &Arc<MemSeries>,
+                         d: &mut SeriesData,
+                         seq: u32,
+                         t: i64,
+                         v: f64,
+                         stats: &mut ReplayStats| {
+            let mut parked = None;
+            let cut = if mapped {
+                Cut::Park(&mut parked)
+            } else {
+                Cut::Close(None)
+            };
+            if d.append_with(t, v, &self.opts, cut) {
+                stats.samples += 1;
+                mint = mint.min(t);
+                maxt = maxt.max(t);
+            } else {
+                stats.dropped += 1;
+            }
+            if let Some(c) = parked {
+                cuts.push((seq, ms.clone(), c));
+            }
+        };
+        let mut start = 0usize;
+        for &(r, end) in &g.groups {
+            let end = end as usize;
+            let group = g.samples.get(start..end).unwrap_or_default();
+            let seqs = g.seq.get(start..end).unwrap_or_default();
+            start = end;
+            let Some(ms) = ctx.get(r) else {
+                stats.dropped += group.len() as u64;
+                continue;
+            };
+            let mut d = ms.data.lock();
+            for (&(t, v), &seq) in group.iter().zip(seqs) {
+                apply(ms, &mut d, seq, t, v, stats);
+            }
+        }
+        for (seq, s) in &g.other {
+            let Some(ms) = ctx.get(s.series_ref) else {
+                stats.dropped += 1;
+                continue;
+            };
+            let mut d = ms.data.lock();
+            apply(ms, &mut d, *seq, s.t, s.v, stats);
+        }
+        self.note_times(mint, maxt);
+        if let Some(m) = &self.mapper {
+            // Completed chunks go to the memory-mapped file in the order a sample-by-sample
+            // replay would have cut them; if writing fails they stay on the heap.
+            // A series' own chunks are closed in the order they were cut, so its closed list
+            // stays in time order.
+            cuts.sort_unstable_by_key(|c| c.0);
+            for (_, ms, c) in cuts {
+                let data = match m.write(ms.id, c.mint, c.maxt, c.chunk.bytes()) {
+                    Ok((_, view)) => view,
+                    Err(_) => ChunkData::heap(c.chunk.into_bytes()),
+                };
+                ms.data.lock().closed.push(ClosedChunk {
+                    mint: c.mint,
+                    maxt: c.maxt,
+                    data,
+                });
+            }
+        }
     }
 
     fn replay_record(&self, rec: Record, ctx: &mut ReplayCtx, stats: &mut ReplayStats) {
@@ -779,6 +904,21 @@ impl Head {
         Ok(stats)
     }
 
+    /// Logs deleted intervals of head series to the WAL as one tombstones record, as
+    /// Prometheus' `Head.Delete` does (the database keeps them and hides the samples; replay
+    /// counts them in [`ReplayStats::tombstones`]). Does nothing without a WAL.
+    pub fn log_tombstones(&self, stones: &[record::Stone]) -> Result<()> {
+        let Some(w) = &self.wal else {
+            return Ok(());
+        };
+        if stones.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(stones.len() * 20 + 1);
+        record::encode_tombstones(stones, &mut buf);
+        w.lock().wal.log(&[&buf])
+    }
+
     /// Flushes and syncs the WAL and pads its last page (as Prometheus does on shutdown).
     pub fn close(self) -> Result<()> {
         match self.wal {
@@ -850,6 +990,105 @@ impl Head {
             r -= s;
         }
         r
+    }
+}
+
+/// What the WAL reader thread hands the applier during replay, in WAL order.
+#[derive(Debug)]
+enum ReplayMsg {
+    /// A record other than samples.
+    Record(Record),
+    /// The samples of consecutive samples records, grouped by series.
+    Samples(GroupedSamples),
+    /// A record that did not decode.
+    Bad,
+}
+
+/// Samples of consecutive samples records grouped by series reference, each group in WAL
+/// order.
+#[derive(Debug, Default)]
+struct GroupedSamples {
+    /// Per group: the reference and the end of its samples in `samples` (groups are
+    /// consecutive).
+    groups: Vec<(u64, u32)>,
+    /// `(t, v)` of the grouped samples.
+    samples: Vec<(i64, f64)>,
+    /// The position in the batch (WAL order) of each grouped sample.
+    seq: Vec<u32>,
+    /// Samples with references beyond [`GROUP_REFS`] and their positions, in WAL order.
+    other: Vec<(u32, RefSample)>,
+}
+
+/// Gathers decoded samples and groups them by reference (a counting sort over the dense
+/// references heads hand out).
+#[derive(Debug, Default)]
+struct Grouper {
+    pending: Vec<RefSample>,
+    /// Per reference: its count, then its group's next offset; all zero between batches.
+    counts: Vec<u32>,
+    /// References of this batch in order of first appearance.
+    touched: Vec<u32>,
+}
+
+/// Samples gathered before a batch is grouped and applied (a few scrapes of a large head).
+const REPLAY_BATCH: usize = 1 << 16;
+
+/// References below this are grouped (the counting array grows to the largest one seen, at
+/// most 16 MiB); larger ones, which heads do not hand out, are applied one by one.
+const GROUP_REFS: u64 = 1 << 22;
+
+impl Grouper {
+    /// The gathered samples, grouped; `None` when there are none.
+    fn take(&mut self) -> Option<GroupedSamples> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let mut g = GroupedSamples::default();
+        self.touched.clear();
+        for (i, s) in self.pending.iter().enumerate() {
+            if s.series_ref < GROUP_REFS {
+                let r = s.series_ref as usize;
+                if self.counts.len() <= r {
+                    self.counts.resize(r + 1, 0);
+                }
+                let c = &mut self.counts[r];
+                if *c == 0 {
+                    self.touched.push(r as u32);
+                }
+                *c += 1;
+            } else {
+                g.other.push((i as u32, *s));
+            }
+        }
+        // Each count becomes its group's start offset; groups follow `touched` order.
+        let mut off = 0u32;
+        g.groups.reserve(self.touched.len());
+        for &r in &self.touched {
+            let c = &mut self.counts[r as usize];
+            let n = *c;
+            *c = off;
+            off += n;
+            g.groups.push((u64::from(r), off));
+        }
+        g.samples.resize(off as usize, (0, 0.0));
+        g.seq.resize(off as usize, 0);
+        for (i, s) in self.pending.iter().enumerate() {
+            if s.series_ref < GROUP_REFS {
+                let c = &mut self.counts[s.series_ref as usize];
+                if let Some(slot) = g.samples.get_mut(*c as usize) {
+                    *slot = (s.t, s.v);
+                }
+                if let Some(slot) = g.seq.get_mut(*c as usize) {
+                    *slot = i as u32;
+                }
+                *c += 1;
+            }
+        }
+        for &r in &self.touched {
+            self.counts[r as usize] = 0;
+        }
+        self.pending.clear();
+        Some(g)
     }
 }
 
@@ -980,13 +1219,14 @@ impl Appender<'_> {
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut kept = 0u64;
         // Taken out so `Drop` does not release these samples' pending marks a second time.
-        let samples = std::mem::take(&mut self.samples);
+        let mut samples = std::mem::take(&mut self.samples);
         let n = samples.len() as u64;
-        for (s, t, v) in &samples {
-            let (t, v) = (*t, *v);
+        // Draining releases each series' reference right after its append, while its cache
+        // line is still at hand, rather than in a second pass over the batch.
+        for (s, t, v) in samples.drain(..) {
             let mut d = s.data.lock();
             d.pending = d.pending.saturating_sub(1);
-            if d.append(t, v, &head.opts, head.mapper_for(s)) {
+            if d.append(t, v, &head.opts, head.mapper_for(&s)) {
                 kept += 1;
                 mint = mint.min(t);
                 maxt = maxt.max(t);
@@ -996,8 +1236,6 @@ impl Appender<'_> {
         head.samples.fetch_add(kept, Ordering::Relaxed);
         head.dropped.fetch_add(n - kept, Ordering::Relaxed);
         // Empty, handed back for reuse by `Drop`.
-        let mut samples = samples;
-        samples.clear();
         self.samples = samples;
         Ok(())
     }
@@ -1089,7 +1327,7 @@ impl Drop for Appender<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lookout_model::{parse_selector, Querier, SelectHints, ValueKind};
+    use lookout_model::{parse_selector, Querier, SampleIterator, SelectHints, ValueKind};
 
     fn ls(s: &str) -> Labels {
         s.parse().unwrap()
@@ -1318,6 +1556,60 @@ mod tests {
         assert!(head.label_names(0, i64::MAX, &[]).unwrap().is_empty());
         assert!(head.postings.read().all.is_empty());
         assert!(head.appender().append(&ls("m"), 399_999, 1.0).is_err());
+    }
+
+    #[test]
+    fn grouped_replay_keeps_record_order_semantics() {
+        // Samples before their series record are dropped, samples of references beyond the
+        // grouped range and of series defined later in the WAL are judged in WAL order.
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let wal_dir = tmp.path().join("wal");
+        let big = 1u64 << 23;
+        let smp = |refs: &[(u64, i64)]| {
+            let mut out = Vec::new();
+            record::encode_samples(
+                refs.iter().map(|&(r, t)| RefSample {
+                    series_ref: r,
+                    t,
+                    v: t as f64,
+                }),
+                &mut out,
+            );
+            out
+        };
+        let (la, lb, lc) = (ls("a"), ls("b"), ls("c"));
+        let mut ser1 = Vec::new();
+        record::encode_series([(7, &la), (big, &lb)], &mut ser1);
+        let mut ser2 = Vec::new();
+        record::encode_series([(9, &lc)], &mut ser2);
+        let mut w = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        for rec in [
+            smp(&[(7, 1)]),
+            ser1,
+            smp(&[(7, 10), (big, 10), (9, 10)]),
+            smp(&[(7, 20), (big, 5)]),
+            ser2,
+            smp(&[(9, 30), (7, 30)]),
+        ] {
+            w.log(&[&rec]).unwrap();
+        }
+        w.close().unwrap();
+        let (head, stats) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
+        assert_eq!((stats.samples, stats.dropped), (5, 3));
+        let ts = |l: &Labels| -> Vec<i64> {
+            let r = head.series_ref(l).unwrap();
+            let mut out = Vec::new();
+            for c in head.chunks(r).unwrap() {
+                let mut it = crate::xor::XorIterator::new(&c.data);
+                while it.next() == ValueKind::Float {
+                    out.push(it.at_t());
+                }
+            }
+            out
+        };
+        assert_eq!(ts(&la), vec![10, 20, 30]);
+        assert_eq!(ts(&lb), vec![10]);
+        assert_eq!(ts(&lc), vec![30]);
     }
 
     #[test]

@@ -8,7 +8,16 @@
 //!   commit and replays the log on open, cutting off a torn tail.
 //! - [`head_chunks`]: `chunks_head/` files; completed head chunks are written there and read
 //!   back through a memory map, so they leave the heap.
-//! - [`block`]: reading blocks' chunk segments and index.
+//! - [`Block`]: a block directory read through memory maps (index versions 1 and 2, CRC-checked,
+//!   tombstones applied), queried through [`lookout_model::Querier`]; [`MergeQuerier`] chains
+//!   blocks and the head as Prometheus does, [`open_read_only`] opens a whole data directory.
+//! - [`block_writer`]: writing blocks Prometheus 2.42, promtool and Thanos open as their own
+//!   (byte-identical to promtool's), from encoded chunks, samples or any querier; [`meta`]
+//!   (`meta.json`, ULIDs) and [`tombstones`] read and write the other block files.
+//! - [`Db`]: the database over a data directory Prometheus 2.42 also opens — lock file, head
+//!   cut into 2 h blocks, leveled compaction planned as Prometheus plans it ([`compact`]),
+//!   retention by time and size ([`retention`]), deletion through tombstones, snapshots, a
+//!   background compaction thread; queried through [`lookout_model::Querier`].
 //! - [`write_dump`]: `promtool tsdb dump`'s output over any querier.
 //!
 //! # Durability
@@ -54,24 +63,37 @@
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-// The one unsafe block maps head chunk files (`head_chunks::map_file`).
+// The unsafe blocks map files: head chunk files (`head_chunks::map_file`) and block files
+// (`block::map_block_file`).
 #![deny(unsafe_code)]
 
 pub mod block;
+mod block_query;
+pub mod block_writer;
+pub mod compact;
+mod db;
 mod dump;
 mod error;
 mod head;
 pub mod head_chunks;
+mod index;
+pub mod merge;
+pub mod meta;
 mod query;
 pub mod record;
+pub mod retention;
+pub mod tombstones;
 pub mod wal;
 mod xor;
 
+pub use crate::block::Block;
+pub use crate::db::{CompactStats, Db, DbOptions, DbQuerier};
 pub use crate::dump::write_dump;
 pub use crate::error::{Error, Result};
 pub use crate::head::{
     Appender, Head, HeadChunk, HeadOptions, HeadStats, ReplayStats, SeriesRef, TruncateStats,
 };
+pub use crate::merge::{open_read_only, MergeQuerier, ReadOnlyDb};
 pub use crate::wal::{FsyncPolicy, WalOptions};
 pub use crate::xor::{
     decode_xor, xor_num_samples, ChunkFlavor, XorChunk, XorIterator, MAX_SAMPLES,

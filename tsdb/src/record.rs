@@ -151,6 +151,40 @@ fn bad(d: &Decbuf<'_>, reason: &'static str) -> Error {
 /// The most labels a WAL series may carry; a bound against hostile input.
 const MAX_LABELS: u64 = 1 << 16;
 
+/// Decodes the rows of a samples record (after its type byte), appending them to `out`; on
+/// an error, rows before the bad one have been appended.
+fn samples_into(d: &mut Decbuf<'_>, out: &mut Vec<RefSample>) -> Result<()> {
+    // Rows take at least 10 bytes (two varints and the value).
+    out.reserve(d.remaining() / 10);
+    if d.at_end() {
+        return Ok(());
+    }
+    let r0 = d.be64().ok_or_else(|| bad(d, "truncated base ref"))?;
+    let t0 = d.be64().ok_or_else(|| bad(d, "truncated base time"))? as i64;
+    while !d.at_end() {
+        let dr = d.varint().ok_or_else(|| bad(d, "bad ref delta"))?;
+        let dt = d.varint().ok_or_else(|| bad(d, "bad time delta"))?;
+        let v = d.be64().ok_or_else(|| bad(d, "truncated value"))?;
+        out.push(RefSample {
+            series_ref: r0.wrapping_add(dr as u64),
+            t: t0.wrapping_add(dt),
+            v: f64::from_bits(v),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a samples record (type byte included) straight into `out`, as replay does to
+/// skip a vector per record; on an error, `out` may hold some of its rows (the caller
+/// truncates). A record of another type is an error.
+pub(crate) fn decode_samples_into(rec: &[u8], out: &mut Vec<RefSample>) -> Result<()> {
+    let mut d = Decbuf::new(rec);
+    match d.u8() {
+        Some(RECORD_SAMPLES) => samples_into(&mut d, out),
+        _ => Err(bad(&d, "not a samples record")),
+    }
+}
+
 /// Decodes one (decompressed) record.
 pub fn decode(rec: &[u8]) -> Result<Record> {
     let mut d = Decbuf::new(rec);
@@ -188,23 +222,8 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
             Ok(Record::Series(out))
         }
         RECORD_SAMPLES => {
-            // Rows take at least 10 bytes (two varints and the value).
-            let mut out = Vec::with_capacity(d.remaining() / 10);
-            if d.at_end() {
-                return Ok(Record::Samples(out));
-            }
-            let r0 = d.be64().ok_or_else(|| bad(&d, "truncated base ref"))?;
-            let t0 = d.be64().ok_or_else(|| bad(&d, "truncated base time"))? as i64;
-            while !d.at_end() {
-                let dr = d.varint().ok_or_else(|| bad(&d, "bad ref delta"))?;
-                let dt = d.varint().ok_or_else(|| bad(&d, "bad time delta"))?;
-                let v = d.be64().ok_or_else(|| bad(&d, "truncated value"))?;
-                out.push(RefSample {
-                    series_ref: r0.wrapping_add(dr as u64),
-                    t: t0.wrapping_add(dt),
-                    v: f64::from_bits(v),
-                });
-            }
+            let mut out = Vec::new();
+            samples_into(&mut d, &mut out)?;
             Ok(Record::Samples(out))
         }
         RECORD_TOMBSTONES => {

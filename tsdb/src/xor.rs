@@ -445,6 +445,9 @@ impl<'a> XorIterator<'a> {
         Some(ones)
     }
 
+    // Inlined like the rest of the decoder: a call taking `&mut self` would pin the
+    // iterator's state to memory in the caller's loop.
+    #[inline(always)]
     fn read_uvarint(&mut self) -> Option<u64> {
         let mut x = 0u64;
         let mut s = 0u32;
@@ -462,12 +465,10 @@ impl<'a> XorIterator<'a> {
         None
     }
 
+    #[inline(always)]
     fn fail(&mut self, reason: &'static str) -> ValueKind {
         self.state = IterState::Done;
-        self.err = Some(lookout_model::Error::storage(Error::CorruptChunk {
-            reason,
-            sample: self.read as usize,
-        }));
+        self.err = Some(corrupt(reason, self.read));
         ValueKind::None
     }
 
@@ -511,9 +512,9 @@ impl<'a> XorIterator<'a> {
                 self.read_value().ok_or("truncated or invalid value")?;
             }
             _ => {
-                if self.n < 48 {
-                    self.refill();
-                }
+                // Unconditionally: a refill costs a few instructions without a branch, where
+                // testing the fill level first mispredicts about every other sample.
+                self.refill();
                 if self.n >= 2 && self.acc >> 62 == 0 {
                     // Same delta, same value: the commonest sample of all.
                     self.acc <<= 2;
@@ -611,6 +612,16 @@ impl SampleIterator for XorIterator<'_> {
     fn err(&self) -> Option<&lookout_model::Error> {
         self.err.as_ref()
     }
+}
+
+/// The error of a corrupt chunk, built out of line (the iterator's hot loop only stores it).
+#[cold]
+#[inline(never)]
+fn corrupt(reason: &'static str, read: u16) -> lookout_model::Error {
+    lookout_model::Error::storage(Error::CorruptChunk {
+        reason,
+        sample: read as usize,
+    })
 }
 
 /// Decodes every sample of an XOR chunk, checking that the header's count is honoured.

@@ -3,6 +3,9 @@
 //! Prometheus-written WALs.
 #![allow(clippy::unwrap_used)]
 
+mod block_read;
+mod block_write;
+mod db;
 mod golden;
 mod wal;
 mod xor_props;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use lookout_model::{format_go_g, Labels, Sample};
+use rustc_hash::FxHashMap;
 
 use super::functions::{kahan_inc, quantile};
 use super::{eval_err, Evaluator, Series, Stepper, Val};
@@ -128,27 +129,37 @@ impl Evaluator<'_> {
         }
     }
 
-    /// The output labels of a group.
-    fn group_labels(&self, a: &AggregateExpr, s: &Series) -> Labels {
-        let mut b = s.labels.builder();
-        if a.without {
-            b.retain(|n| !super::is_name_like(n) && !a.grouping.iter().any(|g| g == n));
-        } else {
-            b.retain(|n| a.grouping.iter().any(|g| g == n));
-        }
-        b.labels()
-    }
-
+    /// The group of each input series and the output labels of each group.
     fn groups(&self, a: &AggregateExpr, input: &[Series]) -> (Vec<usize>, Vec<Labels>) {
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let keep = |n: &str| {
+            if a.without {
+                !super::is_name_like(n) && !a.grouping.iter().any(|g| g == n)
+            } else {
+                a.grouping.iter().any(|g| g == n)
+            }
+        };
+        // Keyed by the kept pairs written into a reused buffer (`0xff` cannot occur in UTF-8),
+        // so only a new group allocates.
+        let mut index: FxHashMap<Box<[u8]>, usize> = FxHashMap::default();
+        let mut key: Vec<u8> = Vec::new();
         let mut labels = Vec::new();
         let mut of = Vec::with_capacity(input.len());
         for s in input {
-            let l = self.group_labels(a, s);
-            let g = *index.entry(l.clone()).or_insert_with(|| {
-                labels.push(l);
-                labels.len() - 1
-            });
+            key.clear();
+            for l in s.labels.iter().filter(|l| keep(l.name)) {
+                key.extend_from_slice(l.name.as_bytes());
+                key.push(0xff);
+                key.extend_from_slice(l.value.as_bytes());
+                key.push(0xff);
+            }
+            let g = match index.get(key.as_slice()) {
+                Some(&g) => g,
+                None => {
+                    labels.push(super::filtered_labels(&s.labels, keep));
+                    index.insert(key.as_slice().into(), labels.len() - 1);
+                    labels.len() - 1
+                }
+            };
             of.push(g);
         }
         (of, labels)
@@ -365,6 +376,7 @@ impl Evaluator<'_> {
         let mut stepper = Stepper::new(input.len());
         let mut out_points: Vec<Vec<Sample>> = vec![Vec::new(); input.len()];
         let bottom = a.op == AggregateOp::Bottomk;
+        let pop_push = self.opts.window == super::WindowSemantics::Prometheus2;
         let mut last_order: Vec<u32> = Vec::new();
         for i in 0..self.steps() {
             self.check()?;
@@ -422,7 +434,16 @@ impl Evaluator<'_> {
                     } else {
                         top < v || (top.is_nan() && !v.is_nan())
                     };
-                    if replace {
+                    if replace && pop_push {
+                        // Prometheus 2.42 replaces the root as heap.Pop then heap.Push, which
+                        // settles ties differently from fixing the root in place (checked
+                        // against it on hundreds of tied topk/bottomk evaluations).
+                        let last = h.len() - 1;
+                        h.swap(0, last);
+                        heap_down(&mut h[..last], 0, &less);
+                        h[last] = (si, v);
+                        heap_up(h, last, &less);
+                    } else if replace {
                         h[0] = (si, v);
                         if kk > 1 {
                             heap_fix(h, 0, &less);

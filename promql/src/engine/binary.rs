@@ -1,8 +1,7 @@
 //! Binary operators: arithmetic, comparisons, set operators and vector matching.
 
-use std::collections::HashMap;
-
 use lookout_model::{Labels, LabelsBuilder, Sample};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{eval_err, Evaluator, Series, Stepper, Val};
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
@@ -157,9 +156,13 @@ impl Evaluator<'_> {
         let one_sigs: Vec<u64> = one.iter().map(|s| signature(&s.labels, m)).collect();
         let drop = drops_name(b.op, b.return_bool, !self.opts.delayed_name_removal);
         let mut out: Vec<Series> = Vec::new();
-        let mut out_index: HashMap<(u32, u32), usize> = HashMap::new();
-        let mut one_by_sig: HashMap<u64, (u32, f64)> = HashMap::new();
-        let mut matched: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut out_index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+        // The label hash of each output series (for group_left/right's uniqueness check).
+        let mut out_hash: Vec<u64> = Vec::new();
+        let mut one_by_sig: FxHashMap<u64, (u32, f64)> = FxHashMap::default();
+        // Match groups seen at this step, and (group, output series hash) pairs.
+        let mut matched: FxHashSet<u64> = FxHashSet::default();
+        let mut matched_out: FxHashSet<(u64, u64)> = FxHashSet::default();
         let mut s_many = Stepper::new(many.len());
         let mut s_one = Stepper::new(one.len());
         let mut lb = LabelsBuilder::new(Labels::empty());
@@ -192,6 +195,7 @@ impl Evaluator<'_> {
                 one_by_sig.insert(sig, (ri, rv));
             }
             matched.clear();
+            matched_out.clear();
             for bi in 0..s_many.buf.len() {
                 let (li, lv) = s_many.buf[bi];
                 let sig = many_sigs[li as usize];
@@ -229,27 +233,27 @@ impl Evaluator<'_> {
                         if drop && self.opts.delayed_name_removal {
                             s.drop_name = true;
                         }
+                        out_hash.push(if m.card == Cardinality::OneToOne {
+                            0
+                        } else {
+                            s.labels.stable_hash()
+                        });
                         out.push(s);
                         out_index.insert(key, out.len() - 1);
                         out.len() - 1
                     }
                 };
-                let entry = matched.entry(sig).or_default();
+                let first = matched.insert(sig);
                 if ri == FILLED {
                     // Filled samples take part in no duplicate checks.
                 } else if m.card == Cardinality::OneToOne {
-                    if !entry.is_empty() {
+                    if !first {
                         return Err(eval_err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"));
                     }
-                    entry.push(0);
-                } else {
-                    let h = out[oi].labels.stable_hash();
-                    if entry.contains(&h) {
-                        return Err(eval_err(
-                            "multiple matches for labels: grouping labels must ensure unique matches",
-                        ));
-                    }
-                    entry.push(h);
+                } else if !matched_out.insert((sig, out_hash[oi])) {
+                    return Err(eval_err(
+                        "multiple matches for labels: grouping labels must ensure unique matches",
+                    ));
                 }
                 let (mut val, keep) = apply(b.op, fl, fr);
                 if b.return_bool {
@@ -262,7 +266,7 @@ impl Evaluator<'_> {
             // A missing "many" side may be filled too: the result takes the match group's labels.
             if let Some(f) = m.fill.lhs {
                 for &(ri, rv) in &s_one.buf {
-                    if matched.contains_key(&one_sigs[ri as usize]) {
+                    if matched.contains(&one_sigs[ri as usize]) {
                         continue;
                     }
                     let (fl, fr) = if m.card == Cardinality::OneToMany {
@@ -283,6 +287,7 @@ impl Evaluator<'_> {
                             let os = &one[ri as usize];
                             let base = match_labels(&os.labels, m);
                             let labels = result_labels(&mut lb, &base, &os.labels, m, false);
+                            out_hash.push(0);
                             out.push(Series {
                                 labels,
                                 drop_name: false,

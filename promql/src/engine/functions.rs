@@ -707,26 +707,61 @@ impl Evaluator<'_> {
                 scalars.push(self.eval_scalar(a)?);
             }
         }
-        let m: MatrixVal = self.matrix(arg(c, mat_idx)?)?;
+        // A plain range selector is read one series at a time into a reused buffer, as
+        // Prometheus' evaluator does; subqueries are evaluated whole first.
+        let mut mat_expr = arg(c, mat_idx)?;
+        while let Expr::Paren(p) = mat_expr {
+            mat_expr = &p.expr;
+        }
+        let (m, mut source) = match mat_expr {
+            Expr::Matrix(ms) => {
+                let (geometry, set, mint, maxt) = self.matrix_stream(ms)?;
+                (geometry, MatrixSource::Stream { set, mint, maxt })
+            }
+            e => {
+                let mut m = self.matrix(e)?;
+                let series = std::mem::take(&mut m.series);
+                (m, MatrixSource::Loaded(series.into_iter()))
+            }
+        };
+        let mut buf: Vec<Sample> = Vec::new();
+        let mut loaded = 0usize;
         let keep_name = matches!(f, RangeFn::Last | RangeFn::First);
         let range_secs = m.range as f64 / 1000.0;
         let left_open = self.left_open();
         let n = self.steps();
-        let mut out = Vec::with_capacity(m.series.len());
+        let mut out = Vec::new();
         let mut scratch: Vec<f64> = Vec::new();
-        let geometry = MatrixVal {
-            series: Vec::new(),
-            range: m.range,
-            offset: m.offset,
-            at: m.at,
-            anchored: m.anchored,
-            smoothed: m.smoothed,
-        };
+        let geometry: MatrixVal = m;
         let lookback = self.opts.lookback_delta;
         let mut ext: Vec<Sample> = Vec::new();
         let check_counter = matches!(f, RangeFn::Rate | RangeFn::Increase) && self.left_open();
         let mut non_counter: Option<String> = None;
-        for s in m.series {
+        loop {
+            let (labels, drop_name) = match &mut source {
+                MatrixSource::Loaded(it) => match it.next() {
+                    Some(s) => {
+                        buf = s.points;
+                        (s.labels, s.drop_name)
+                    }
+                    None => break,
+                },
+                MatrixSource::Stream { set, mint, maxt } => match set.next() {
+                    Some(s) => {
+                        let s = s.map_err(|e| eval_err(e.to_string()))?;
+                        super::read_samples(&*s, *mint, *maxt, false, &mut buf)?;
+                        loaded += buf.len();
+                        self.check_samples(loaded)?;
+                        (s.labels().clone(), false)
+                    }
+                    None => break,
+                },
+            };
+            let s = SeriesView {
+                labels,
+                drop_name,
+                points: &buf,
+            };
             let m = &geometry;
             let mut cur = (0usize, 0usize);
             let mut points = Vec::new();
@@ -734,7 +769,7 @@ impl Evaluator<'_> {
                 self.check()?;
                 let ts = self.start + i as i64 * self.step;
                 let (lo, hi) = m.window(ts);
-                let w = window(&s.points, &mut cur, lo, hi, left_open);
+                let w = window(s.points, &mut cur, lo, hi, left_open);
                 if m.anchored || m.smoothed {
                     let prev = cur
                         .0
@@ -958,6 +993,25 @@ impl Evaluator<'_> {
     }
 }
 
+/// Where a range function's series come from.
+enum MatrixSource<'a> {
+    /// A subquery's (or other expression's) evaluated series.
+    Loaded(std::vec::IntoIter<Series>),
+    /// A range selector's series, read one at a time over `[mint, maxt]`.
+    Stream {
+        set: lookout_model::SeriesSet<'a>,
+        mint: i64,
+        maxt: i64,
+    },
+}
+
+/// One input series of a range function.
+struct SeriesView<'b> {
+    labels: Labels,
+    drop_name: bool,
+    points: &'b [Sample],
+}
+
 fn arg(c: &Call, i: usize) -> Result<&Expr, Error> {
     c.args
         .get(i)
@@ -1062,11 +1116,13 @@ fn extrapolated_rate(
         } else {
             avg / 2.0
         };
-        let mut r = result * (interval / sampled);
+        // One factor, as Prometheus 2.40+ computes it (`result * (interval / sampled) / range`
+        // differs in the last bit, which decides ties in `topk`).
+        let mut factor = interval / sampled;
         if is_rate {
-            r /= range_secs;
+            factor /= range_secs;
         }
-        Some(r)
+        Some(result * factor)
     }
 }
 

@@ -23,7 +23,6 @@ mod binary;
 mod functions;
 mod value;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -597,36 +596,69 @@ impl<'a> Evaluator<'a> {
         range: i64,
         keep_stale: bool,
     ) -> Result<Vec<(Labels, Vec<Sample>)>, Error> {
+        let set = self.select_range(vs, mint, maxt, range)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for s in set {
+            let s = s.map_err(|e| eval_err(e.to_string()))?;
+            read_samples(&*s, mint, maxt, keep_stale, &mut buf)?;
+            self.check()?;
+            // Copied out of the reused buffer: one exact allocation per series.
+            out.push((s.labels().clone(), buf.as_slice().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The series of a range selector over `[mint, maxt]`, unread.
+    fn select_range(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+        range: i64,
+    ) -> Result<lookout_model::SeriesSet<'a>, Error> {
         let mut hints = SelectHints::default();
         hints.step = self.step;
         hints.range = range;
-        let set = self
-            .q
-            .select(mint, maxt, &vs.matchers, &hints)
-            .map_err(|e| eval_err(e.to_string()))?;
-        let mut out = Vec::new();
-        for s in set {
-            let s = s.map_err(|e| eval_err(e.to_string()))?;
-            let mut it = s.iter();
-            let mut samples = Vec::new();
-            let mut kind = it.seek(mint);
-            while kind == ValueKind::Float {
-                let smp = it.at();
-                if smp.t > maxt {
-                    break;
-                }
-                if keep_stale || !smp.is_stale() {
-                    samples.push(smp);
-                }
-                kind = it.next();
-            }
-            if let Some(e) = it.err() {
-                return Err(eval_err(e.to_string()));
-            }
-            self.check()?;
-            out.push((s.labels().clone(), samples));
-        }
-        Ok(out)
+        let q = self.q;
+        q.select(mint, maxt, &vs.matchers, &hints)
+            .map_err(|e| eval_err(e.to_string()))
+    }
+
+    /// A plain matrix selector as a stream: the window geometry (no series), the unread series
+    /// and the time range to read them over with [`read_samples`]. Functions over range
+    /// selectors use this to hold one series' samples at a time instead of all of them.
+    pub(crate) fn matrix_stream(
+        &mut self,
+        ms: &crate::ast::MatrixSelector,
+    ) -> Result<(MatrixVal, lookout_model::SeriesSet<'a>, i64, i64), Error> {
+        let range = self.duration(&ms.range);
+        let off = self.offset(&ms.vector.offset);
+        let at = self.at(ms.vector.at);
+        let (rmin, rmax) = match at {
+            Some(a) => (a.saturating_sub(off), a.saturating_sub(off)),
+            None => (self.start.saturating_sub(off), self.end.saturating_sub(off)),
+        };
+        let extended = ms.vector.anchored || ms.vector.smoothed;
+        let pad = if extended {
+            self.opts.lookback_delta
+        } else {
+            0
+        };
+        let (mint, maxt) = (
+            rmin.saturating_sub(range).saturating_sub(pad),
+            rmax.saturating_add(pad),
+        );
+        let set = self.select_range(&ms.vector, mint, maxt, range)?;
+        let geometry = MatrixVal {
+            series: Vec::new(),
+            range,
+            offset: off,
+            at,
+            anchored: ms.vector.anchored,
+            smoothed: ms.vector.smoothed,
+        };
+        Ok((geometry, set, mint, maxt))
     }
 
     /// An instant selector on the current grid. With `want_ts`, values are the sample times
@@ -854,6 +886,34 @@ impl MatrixVal {
     }
 }
 
+/// Reads the samples of `s` in `[mint, maxt]` into `buf` (cleared first), stale markers only
+/// with `keep_stale`.
+pub(crate) fn read_samples(
+    s: &dyn lookout_model::Series,
+    mint: i64,
+    maxt: i64,
+    keep_stale: bool,
+    buf: &mut Vec<Sample>,
+) -> Result<(), Error> {
+    buf.clear();
+    let mut it = s.iter();
+    let mut kind = it.seek(mint);
+    while kind == ValueKind::Float {
+        let smp = it.at();
+        if smp.t > maxt {
+            break;
+        }
+        if keep_stale || !smp.is_stale() {
+            buf.push(smp);
+        }
+        kind = it.next();
+    }
+    match it.err() {
+        Some(e) => Err(eval_err(e.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// `__name__` and the labels that go with it (`__type__`, `__unit__`).
 pub(crate) fn is_name_like(n: &str) -> bool {
     matches!(n, "__name__" | "__type__" | "__unit__")
@@ -864,14 +924,28 @@ pub(crate) fn strip_name(l: &Labels) -> Labels {
     if !l.iter().any(|x| is_name_like(x.name)) {
         return l.clone();
     }
-    let mut b = l.builder();
-    b.retain(|n| !is_name_like(n));
-    b.labels()
+    filtered_labels(l, |n| !is_name_like(n))
+}
+
+thread_local! {
+    /// Scratch space for building label sets with one allocation each.
+    static LABELS_SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The labels of `l` whose names pass `keep`, built with one allocation (a subset of a valid
+/// label set is sorted, unique and has non-empty values).
+pub(crate) fn filtered_labels(l: &Labels, keep: impl Fn(&str) -> bool) -> Labels {
+    let pairs = l.iter().filter(|x| keep(x.name)).map(|x| (x.name, x.value));
+    LABELS_SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => Labels::from_sorted_unchecked_in(pairs, &mut buf),
+        Err(_) => Labels::from_sorted_unchecked(pairs),
+    })
 }
 
 /// Merges series with equal labels; two points at one time are an error.
 pub(crate) fn dedup(series: Vec<Series>) -> Result<Vec<Series>, Error> {
-    let mut seen: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut seen: rustc_hash::FxHashMap<Labels, usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(series.len(), Default::default());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;
     for s in series {

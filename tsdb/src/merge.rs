@@ -1,0 +1,411 @@
+//! Merging queriers, as Prometheus' `storage.NewMergeQuerier` with `ChainedSeriesMerge`:
+//! [`MergeQuerier`] merges the sorted series sets of several queriers (blocks and the head),
+//! series with equal labels become one whose samples are merged by time with duplicate
+//! timestamps dropped. [`open_read_only`] opens a whole data directory that way, as
+//! `promtool tsdb dump` does (Prometheus' `DBReadOnly`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use lookout_model::{
+    Error as ModelError, Labels, Matcher, Querier, Sample, SampleIterator, SelectHints, Series,
+    SeriesSet, ValueKind,
+};
+
+use crate::block::{numbered_block_dirs, Block};
+use crate::error::{Error, Result};
+use crate::head::{Head, HeadOptions, ReplayStats};
+
+/// Several queriers read as one. Series sets are merged by labels; a series present in more
+/// than one querier is read as the chain of its parts: samples in time order, a timestamp
+/// seen in several parts given once, from the part listed last (later blocks and the head win,
+/// as they hold the newer writes).
+#[derive(Default)]
+pub struct MergeQuerier<'q> {
+    queriers: Vec<&'q (dyn Querier + 'q)>,
+}
+
+impl std::fmt::Debug for MergeQuerier<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MergeQuerier")
+            .field("queriers", &self.queriers.len())
+            .finish()
+    }
+}
+
+impl<'q> MergeQuerier<'q> {
+    /// Merges `queriers`, listed oldest first (blocks by time, then the head).
+    pub fn new(queriers: Vec<&'q (dyn Querier + 'q)>) -> MergeQuerier<'q> {
+        MergeQuerier { queriers }
+    }
+
+    /// Adds a querier after the others.
+    pub fn push(&mut self, q: &'q (dyn Querier + 'q)) {
+        self.queriers.push(q);
+    }
+}
+
+impl Querier for MergeQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        hints: &SelectHints,
+    ) -> Result<SeriesSet<'a>, ModelError> {
+        if let [q] = self.queriers[..] {
+            return q.select(mint, maxt, matchers, hints);
+        }
+        let mut sets = Vec::with_capacity(self.queriers.len());
+        for q in &self.queriers {
+            sets.push(q.select(mint, maxt, matchers, hints)?);
+        }
+        Ok(merge_series_sets(sets))
+    }
+
+    fn label_names(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, ModelError> {
+        let mut all = BTreeSet::new();
+        for q in &self.queriers {
+            all.extend(q.label_names(mint, maxt, matchers)?);
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        mint: i64,
+        maxt: i64,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, ModelError> {
+        let mut all = BTreeSet::new();
+        for q in &self.queriers {
+            all.extend(q.label_values(mint, maxt, name, matchers)?);
+        }
+        Ok(all.into_iter().collect())
+    }
+}
+
+/// Merges sorted series sets into one sorted set; equal label sets become one chained series.
+pub fn merge_series_sets<'a>(sets: Vec<SeriesSet<'a>>) -> SeriesSet<'a> {
+    let n = sets.len();
+    Box::new(MergedSets {
+        sets,
+        peeked: (0..n).map(|_| None).collect(),
+        started: false,
+    })
+}
+
+type BoxSeries<'a> = Box<dyn Series + 'a>;
+
+struct MergedSets<'a> {
+    sets: Vec<SeriesSet<'a>>,
+    peeked: Vec<Option<BoxSeries<'a>>>,
+    started: bool,
+}
+
+impl<'a> MergedSets<'a> {
+    /// Fills the peek slot of set `i`; an error from the set is returned.
+    fn fill(&mut self, i: usize) -> Result<(), ModelError> {
+        if self.peeked[i].is_none() {
+            match self.sets[i].next() {
+                Some(Ok(s)) => self.peeked[i] = Some(s),
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Iterator for MergedSets<'a> {
+    type Item = Result<BoxSeries<'a>, ModelError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sets.len() {
+                if let Err(e) = self.fill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        // The first of the smallest label sets among the peeked series.
+        let mut min: Option<(usize, &Labels)> = None;
+        for (i, p) in self.peeked.iter().enumerate() {
+            if let Some(s) = p {
+                if min.is_none_or(|(_, l)| s.labels() < l) {
+                    min = Some((i, s.labels()));
+                }
+            }
+        }
+        let (m, labels) = min.map(|(i, l)| (i, l.clone()))?;
+        let mut parts: Vec<BoxSeries<'a>> = Vec::new();
+        for i in m..self.peeked.len() {
+            if self.peeked[i]
+                .as_ref()
+                .is_none_or(|s| *s.labels() != labels)
+            {
+                continue;
+            }
+            if let Some(s) = self.peeked[i].take() {
+                parts.push(s);
+            }
+            if let Err(e) = self.fill(i) {
+                return Some(Err(e));
+            }
+        }
+        if parts.len() == 1 {
+            return parts.pop().map(Ok);
+        }
+        Some(Ok(Box::new(ChainSeries { labels, parts })))
+    }
+}
+
+/// A series present in several queriers.
+struct ChainSeries<'a> {
+    labels: Labels,
+    parts: Vec<BoxSeries<'a>>,
+}
+
+impl Series for ChainSeries<'_> {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(ChainIter {
+            its: self.parts.iter().map(|p| p.iter()).collect(),
+            live: Vec::new(),
+            cur: None,
+            started: false,
+        })
+    }
+}
+
+/// Merges sample iterators by time; on equal timestamps the last iterator wins, the others'
+/// samples at that time are skipped.
+struct ChainIter<'a> {
+    its: Vec<Box<dyn SampleIterator + 'a>>,
+    // Whether iterator i stands on a sample.
+    live: Vec<bool>,
+    cur: Option<usize>,
+    started: bool,
+}
+
+impl ChainIter<'_> {
+    fn pick(&mut self) -> ValueKind {
+        let mut best: Option<(usize, i64)> = None;
+        for (i, it) in self.its.iter().enumerate() {
+            if !self.live[i] {
+                continue;
+            }
+            let t = it.at_t();
+            match best {
+                Some((_, bt)) if bt < t => {}
+                _ => best = Some((i, t)),
+            }
+        }
+        self.cur = best.map(|(i, _)| i);
+        if self.cur.is_some() {
+            ValueKind::Float
+        } else {
+            ValueKind::None
+        }
+    }
+
+    fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.live = self
+                .its
+                .iter_mut()
+                .map(|it| it.next() == ValueKind::Float)
+                .collect();
+        }
+    }
+}
+
+impl SampleIterator for ChainIter<'_> {
+    fn next(&mut self) -> ValueKind {
+        if !self.started {
+            self.start();
+            return self.pick();
+        }
+        let Some(c) = self.cur else {
+            return ValueKind::None;
+        };
+        let last = self.its[c].at_t();
+        for (i, it) in self.its.iter_mut().enumerate() {
+            while self.live[i] && it.at_t() <= last {
+                self.live[i] = it.next() == ValueKind::Float;
+            }
+        }
+        self.pick()
+    }
+
+    fn seek(&mut self, t: i64) -> ValueKind {
+        self.start();
+        if let Some(c) = self.cur {
+            if self.its[c].at_t() >= t {
+                return ValueKind::Float;
+            }
+        }
+        for (i, it) in self.its.iter_mut().enumerate() {
+            if self.live[i] && it.at_t() < t {
+                self.live[i] = it.seek(t) == ValueKind::Float;
+            }
+        }
+        self.pick()
+    }
+
+    fn at(&self) -> Sample {
+        match self.cur {
+            Some(c) => self.its[c].at(),
+            None => Sample {
+                t: i64::MIN,
+                v: f64::NAN,
+            },
+        }
+    }
+
+    fn at_t(&self) -> i64 {
+        self.cur.map_or(i64::MIN, |c| self.its[c].at_t())
+    }
+
+    fn err(&self) -> Option<&ModelError> {
+        self.its.iter().find_map(|it| it.err())
+    }
+}
+
+/// A data directory opened read-only (Prometheus' `DBReadOnly`): every block, sorted by
+/// `minTime`, and the head replayed from `wal/`. Nothing on disk changes. Blocks that fail to
+/// open are listed in [`ReadOnlyDb::failed`] and left out; the others stay readable.
+#[derive(Debug)]
+pub struct ReadOnlyDb {
+    dir: PathBuf,
+    blocks: Vec<Block>,
+    failed: Vec<(PathBuf, Error)>,
+    head: Head,
+    replay: ReplayStats,
+    // The end of the last block by minTime: the head is read only for queries reaching it
+    // (Prometheus 2.42 keeps every replayed WAL sample, even older ones).
+    head_from: i64,
+}
+
+/// Opens data directory `dir` read-only: its blocks and its WAL head. A block that cannot be
+/// opened does not fail the call (see [`ReadOnlyDb::failed`]); an unreadable directory or WAL
+/// does.
+pub fn open_read_only(dir: &Path) -> Result<ReadOnlyDb> {
+    let mut blocks = Vec::new();
+    let mut failed = Vec::new();
+    for d in numbered_block_dirs(dir)? {
+        match Block::open(&d) {
+            Ok(b) => blocks.push(b),
+            Err(e) => failed.push((d, e)),
+        }
+    }
+    blocks.sort_by_key(|b| b.meta().min_time);
+    let head_from = blocks.last().map_or(i64::MIN, |b| b.meta().max_time);
+    let (head, replay) = Head::open_read_only(dir, HeadOptions::default())?;
+    Ok(ReadOnlyDb {
+        dir: dir.to_path_buf(),
+        blocks,
+        failed,
+        head,
+        replay,
+        head_from,
+    })
+}
+
+impl ReadOnlyDb {
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The blocks that opened, sorted by `minTime`.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// The block directories that failed to open, with why.
+    pub fn failed(&self) -> &[(PathBuf, Error)] {
+        &self.failed
+    }
+
+    /// The head replayed from the WAL.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// What the WAL replay found (including a corrupt tail that was not read).
+    pub fn replay_stats(&self) -> &ReplayStats {
+        &self.replay
+    }
+
+    /// Runs `f` with a querier over the blocks meeting `[mint, maxt]` and (when the blocks
+    /// do not cover `maxt`) the head, as Prometheus' `DBReadOnly.Querier` builds it.
+    pub fn with_querier<R>(&self, mint: i64, maxt: i64, f: impl FnOnce(&dyn Querier) -> R) -> R {
+        let mut m = MergeQuerier::default();
+        for b in &self.blocks {
+            if b.overlaps(mint, maxt) {
+                m.push(b);
+            }
+        }
+        if self.head_from <= maxt {
+            m.push(&self.head);
+        }
+        f(&m)
+    }
+}
+
+impl Querier for ReadOnlyDb {
+    fn select<'a>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        hints: &SelectHints,
+    ) -> Result<SeriesSet<'a>, ModelError> {
+        let mut sets: Vec<SeriesSet<'a>> = Vec::new();
+        for b in &self.blocks {
+            if b.overlaps(mint, maxt) {
+                sets.push(b.select(mint, maxt, matchers, hints)?);
+            }
+        }
+        if self.head_from <= maxt {
+            sets.push(self.head.select(mint, maxt, matchers, hints)?);
+        }
+        if sets.len() == 1 {
+            if let Some(s) = sets.pop() {
+                return Ok(s);
+            }
+        }
+        Ok(merge_series_sets(sets))
+    }
+
+    fn label_names(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, ModelError> {
+        self.with_querier(mint, maxt, |q| q.label_names(mint, maxt, matchers))
+    }
+
+    fn label_values(
+        &self,
+        mint: i64,
+        maxt: i64,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, ModelError> {
+        self.with_querier(mint, maxt, |q| q.label_values(mint, maxt, name, matchers))
+    }
+}

@@ -248,6 +248,72 @@ impl Labels {
         })
     }
 
+    /// Decodes the labels once into an index for random access and for
+    /// [`LabelIndex::splice`], reusing the storage in `buf` (from [`LabelIndex::into_buf`]).
+    pub fn index_in(&self, buf: LabelIndexBuf) -> LabelIndex<'_> {
+        self.index_with(buf, |_, _| {})
+    }
+
+    /// [`Labels::index_in`] that also calls `visit` with the position and the label of every
+    /// label as it is decoded, saving callers a second pass.
+    #[inline]
+    pub fn index_with<'a>(
+        &'a self,
+        buf: LabelIndexBuf,
+        mut visit: impl FnMut(usize, Label<'a>),
+    ) -> LabelIndex<'a> {
+        let mut entries = recycle_entries(buf.entries);
+        let data: &str = &self.data;
+        let b = data.as_bytes();
+        let mut at = 0;
+        while at < b.len() {
+            // Fast path: a name and a value shorter than 64 bytes (one length digit each).
+            let short = match b.get(at) {
+                Some(&nl) if nl & 0x40 == 0 => {
+                    let name_end = at + 1 + usize::from(nl);
+                    match b.get(name_end) {
+                        Some(&vl) if vl & 0x40 == 0 => {
+                            let end = name_end + 1 + usize::from(vl);
+                            match (data.get(at + 1..name_end), data.get(name_end + 1..end)) {
+                                (Some(name), Some(value)) => Some(IndexEntry { name, value, end }),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let entry = match short {
+                Some(e) => e,
+                None => {
+                    let mut rest = data.get(at..).unwrap_or_default();
+                    let Some(Label { name, value }) = next_label(&mut rest) else {
+                        break;
+                    };
+                    IndexEntry {
+                        name,
+                        value,
+                        end: data.len() - rest.len(),
+                    }
+                }
+            };
+            at = entry.end;
+            visit(
+                entries.len(),
+                Label {
+                    name: entry.name,
+                    value: entry.value,
+                },
+            );
+            entries.push(entry);
+        }
+        LabelIndex {
+            labels: self,
+            entries,
+        }
+    }
+
     /// The number of labels.
     pub fn len(&self) -> usize {
         self.iter().count()
@@ -482,6 +548,153 @@ impl<'a> IntoIterator for &'a Labels {
 impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Labels {
     fn from_iter<T: IntoIterator<Item = (N, V)>>(iter: T) -> Self {
         Labels::from_pairs(iter)
+    }
+}
+
+/// One decoded label of a [`LabelIndex`]: its name and value, and the position just past it in
+/// the encoded buffer (a label boundary, by construction).
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry<'a> {
+    name: &'a str,
+    value: &'a str,
+    end: usize,
+}
+
+/// Empties `v` and gives its allocation another lifetime of its elements (an in-place
+/// `collect` of an empty vector of the same layout keeps the buffer).
+fn recycle_entries<'b>(mut v: Vec<IndexEntry<'_>>) -> Vec<IndexEntry<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|e| IndexEntry {
+            name: "",
+            value: "",
+            end: e.end,
+        })
+        .collect()
+}
+
+/// Storage kept between uses of [`Labels::index_in`], so indexing a label set does not
+/// allocate once it has warmed up. Holds no labels.
+#[derive(Debug, Default)]
+pub struct LabelIndexBuf {
+    entries: Vec<IndexEntry<'static>>,
+}
+
+impl LabelIndexBuf {
+    /// How many labels fit without reallocating (for callers that bound what they keep).
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+}
+
+/// The labels of one [`Labels`], decoded once: random access by position in name order, and
+/// [`LabelIndex::splice`], which builds an edited copy without walking the encoding again.
+///
+/// Only [`Labels::index_in`] makes one, from the label set it borrows, so every position it
+/// knows is a label boundary of that set.
+#[derive(Debug)]
+pub struct LabelIndex<'a> {
+    labels: &'a Labels,
+    entries: Vec<IndexEntry<'a>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    /// The indexed label set.
+    pub fn labels(&self) -> &'a Labels {
+        self.labels
+    }
+
+    /// The number of labels.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The label at position `i` (in name order).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<Label<'a>> {
+        self.entries.get(i).map(|e| Label {
+            name: e.name,
+            value: e.value,
+        })
+    }
+
+    /// The labels in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Label<'a>> + '_ {
+        self.entries.iter().map(|e| Label {
+            name: e.name,
+            value: e.value,
+        })
+    }
+
+    /// The number of leading labels for which `pred` holds (the labels must be partitioned by
+    /// it, as by a name comparison): a binary search.
+    pub fn partition_point(&self, mut pred: impl FnMut(Label<'a>) -> bool) -> usize {
+        self.entries.partition_point(|e| {
+            pred(Label {
+                name: e.name,
+                value: e.value,
+            })
+        })
+    }
+
+    /// Gives back the storage for the next [`Labels::index_in`].
+    pub fn into_buf(self) -> LabelIndexBuf {
+        LabelIndexBuf {
+            entries: recycle_entries(self.entries),
+        }
+    }
+
+    /// The byte position where the label at position `i` starts (the end for `i >= len`).
+    #[inline]
+    fn start_of(&self, i: usize) -> usize {
+        match i.checked_sub(1) {
+            None => 0,
+            Some(prev) => match self.entries.get(prev) {
+                Some(e) => e.end,
+                None => self.entries.last().map_or(0, |e| e.end),
+            },
+        }
+    }
+
+    /// A copy of the indexed set with edits, built in `scratch` (cleared first) with one
+    /// allocation for the result: each edit replaces the labels at positions `range` with its
+    /// label, if any (an empty range inserts before that position, a `None` label deletes; a
+    /// label with an empty value counts as `None`; positions past the end mean the end).
+    /// Edits come in increasing position order (otherwise `None`) and must keep the result
+    /// sorted with unique names; that is not checked (as with
+    /// [`Labels::from_sorted_unchecked`]). Every cut falls on a label boundary by
+    /// construction, so the encoding is never malformed and is not checked again.
+    pub fn splice<'b>(
+        &self,
+        edits: impl IntoIterator<Item = (std::ops::Range<usize>, Option<Label<'b>>)>,
+        scratch: &mut String,
+    ) -> Option<Labels> {
+        scratch.clear();
+        let data: &str = &self.labels.data;
+        let (mut pos, mut at) = (0usize, 0usize);
+        for (range, label) in edits {
+            if range.start < pos || range.end < range.start {
+                return None;
+            }
+            let (start, end) = (self.start_of(range.start), self.start_of(range.end));
+            scratch.push_str(data.get(at..start)?);
+            if let Some(l) = label.filter(|l| !l.value.is_empty()) {
+                put_len(scratch, l.name.len());
+                scratch.push_str(l.name);
+                put_len(scratch, l.value.len());
+                scratch.push_str(l.value);
+            }
+            (pos, at) = (range.end, end);
+        }
+        scratch.push_str(data.get(at..)?);
+        Some(Labels {
+            data: Arc::from(scratch.as_str()),
+        })
     }
 }
 
@@ -841,6 +1054,73 @@ mod tests {
             );
         }
         assert_eq!(ls.splice_in([(1..1, lab("b", "2"))], &mut scratch), None);
+    }
+
+    #[test]
+    fn index_splice_edits_by_position() {
+        let ls = Labels::from_pairs([("a", "1"), ("c", "3"), ("e", "5")]);
+        let mut seen = Vec::new();
+        let idx = ls.index_with(LabelIndexBuf::default(), |i, l| seen.push((i, l.name)));
+        assert_eq!(seen, [(0, "a"), (1, "c"), (2, "e")]);
+        assert_eq!(idx.len(), 3);
+        assert_eq!(
+            idx.get(1),
+            Some(Label {
+                name: "c",
+                value: "3"
+            })
+        );
+        assert_eq!(idx.get(3), None);
+        assert_eq!(idx.partition_point(|l| l.name < "d"), 2);
+        let lab = |name, value| Some(Label { name, value });
+        let mut scratch = String::new();
+        let out = idx.splice(
+            [
+                (0..0, lab("0", "x")),
+                (1..2, lab("c", "33")),
+                (2..2, lab("d", "4")),
+                (2..3, None),
+                (3..3, lab("f", "6")),
+                (3..3, lab("g", "")),
+                (usize::MAX..usize::MAX, lab("h", "8")),
+            ],
+            &mut scratch,
+        );
+        let want = Labels::from_pairs([
+            ("0", "x"),
+            ("a", "1"),
+            ("c", "33"),
+            ("d", "4"),
+            ("f", "6"),
+            ("h", "8"),
+        ]);
+        assert_eq!(out, Some(want));
+        assert_eq!(idx.splice([], &mut scratch), Some(ls.clone()));
+        assert_eq!(
+            idx.splice([(0..3, lab("b", "2"))], &mut scratch),
+            Some(Labels::from_pairs([("b", "2")]))
+        );
+        // Out-of-order edits are refused.
+        assert_eq!(idx.splice([(2..2, None), (1..1, None)], &mut scratch), None);
+        let backwards = std::ops::Range { start: 2, end: 1 };
+        assert_eq!(idx.splice([(backwards, None)], &mut scratch), None);
+        // The storage is reused, and holds nothing of the old set.
+        let buf = idx.into_buf();
+        let long = "v".repeat(5000);
+        let other = Labels::from_pairs([("x", long.as_str()), ("y", "2")]);
+        let idx = other.index_in(buf);
+        assert_eq!(idx.iter().map(|l| l.name).collect::<Vec<_>>(), ["x", "y"]);
+        assert_eq!(
+            idx.splice([(1..2, lab("z", "3"))], &mut scratch),
+            Some(Labels::from_pairs([("x", long.as_str()), ("z", "3")]))
+        );
+        let empty = Labels::empty();
+        let idx = empty.index_in(idx.into_buf());
+        assert!(idx.is_empty());
+        assert_eq!(
+            idx.splice([(5..7, lab("a", "1"))], &mut scratch),
+            Some(Labels::from_pairs([("a", "1")]))
+        );
     }
 
     fn ls(pairs: &[(&str, &str)]) -> Labels {

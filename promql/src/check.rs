@@ -15,21 +15,35 @@ fn err<T>(span: Span, msg: impl Into<String>) -> CResult<T> {
 /// many-to-many; matching is dropped when a side is not a vector).
 pub(crate) fn check(e: &mut Expr, src: &str) -> CResult<ValueType> {
     // Each kind is checked in its own function so that the recursive frame stays small.
-    let ty = e.value_type();
-    match e {
-        Expr::Number(_) | Expr::String(_) => {}
-        Expr::Paren(p) => {
-            check(&mut p.expr, src)?;
+    // Types are computed bottom-up from the children's (what `Expr::value_type` would
+    // compute again for every node of an operator chain).
+    Ok(match e {
+        Expr::Number(_) => ValueType::Scalar,
+        Expr::String(_) => ValueType::String,
+        Expr::Paren(p) => check(&mut p.expr, src)?,
+        Expr::Aggregate(a) => {
+            check_aggregate(a, src)?;
+            ValueType::Vector
         }
-        Expr::Aggregate(a) => check_aggregate(a, src)?,
         Expr::Binary(b) => check_binary(b, src)?,
-        Expr::Call(c) => check_call(c, src)?,
+        Expr::Call(c) => {
+            check_call(c, src)?;
+            c.func.return_type
+        }
         Expr::Unary(u) => check_unary(u, src)?,
-        Expr::Subquery(s) => check_subquery(s, src)?,
-        Expr::Matrix(m) => check_selector(&m.vector)?,
-        Expr::Vector(v) => check_selector(v)?,
-    }
-    Ok(ty)
+        Expr::Subquery(s) => {
+            check_subquery(s, src)?;
+            ValueType::Matrix
+        }
+        Expr::Matrix(m) => {
+            check_selector(&m.vector)?;
+            ValueType::Matrix
+        }
+        Expr::Vector(v) => {
+            check_selector(v)?;
+            ValueType::Vector
+        }
+    })
 }
 
 #[inline(never)]
@@ -65,15 +79,14 @@ fn check_aggregate(a: &mut AggregateExpr, src: &str) -> CResult<()> {
 }
 
 #[inline(never)]
-fn check_binary(b: &mut BinaryExpr, src: &str) -> CResult<()> {
+fn check_binary(b: &mut BinaryExpr, src: &str) -> CResult<ValueType> {
     {
         {
             let lt = check(&mut b.lhs, src)?;
             let rt = check(&mut b.rhs, src)?;
-            let op_span = op_range(b, src);
             if b.return_bool && !b.op.is_comparison() {
                 return err(
-                    op_span,
+                    op_range(&b.lhs, &b.rhs, src),
                     "bool modifier can only be used on comparison operators",
                 );
             }
@@ -83,7 +96,7 @@ fn check_binary(b: &mut BinaryExpr, src: &str) -> CResult<()> {
                 && rt == ValueType::Scalar
             {
                 return err(
-                    op_span,
+                    op_range(&b.lhs, &b.rhs, src),
                     "comparisons between scalars must use BOOL modifier",
                 );
             }
@@ -95,7 +108,7 @@ fn check_binary(b: &mut BinaryExpr, src: &str) -> CResult<()> {
                     for l in &vm.matching_labels {
                         if vm.include.contains(l) {
                             return err(
-                                op_span,
+                                op_range(&b.lhs, &b.rhs, src),
                                 format!(
                                     "label {} must not occur in ON and GROUP clause at once",
                                     go_quote(l)
@@ -159,9 +172,13 @@ fn check_binary(b: &mut BinaryExpr, src: &str) -> CResult<()> {
                     ),
                 );
             }
+            Ok(if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                ValueType::Scalar
+            } else {
+                ValueType::Vector
+            })
         }
     }
-    Ok(())
 }
 
 #[inline(never)]
@@ -260,7 +277,7 @@ fn check_call(c: &mut Call, src: &str) -> CResult<()> {
 }
 
 #[inline(never)]
-fn check_unary(u: &mut UnaryExpr, src: &str) -> CResult<()> {
+fn check_unary(u: &mut UnaryExpr, src: &str) -> CResult<ValueType> {
     {
         {
             let t = check(&mut u.expr, src)?;
@@ -273,9 +290,9 @@ fn check_unary(u: &mut UnaryExpr, src: &str) -> CResult<()> {
                     ),
                 );
             }
+            Ok(t)
         }
     }
-    Ok(())
 }
 
 #[inline(never)]
@@ -339,10 +356,10 @@ fn check_selector(v: &VectorSelector) -> CResult<()> {
 }
 
 /// The operator's range between the operands, whitespace trimmed.
-fn op_range(b: &BinaryExpr, src: &str) -> Span {
+fn op_range(lhs: &Expr, rhs: &Expr, src: &str) -> Span {
     let bytes = src.as_bytes();
-    let mut start = b.lhs.span().end;
-    let mut end = b.rhs.span().start;
+    let mut start = lhs.span().end;
+    let mut end = rhs.span().start;
     while start < end && bytes.get(start).is_some_and(|c| c.is_ascii_whitespace()) {
         start += 1;
     }

@@ -72,6 +72,24 @@ pub(crate) struct Lexer<'a> {
     pub(crate) in_brackets: bool,
 }
 
+/// Byte classes for identifier scanning: bit 0 letter or `_`, bit 1 digit, bit 2 `:`.
+const WORD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if c == b'_' || c.is_ascii_alphabetic() {
+            t[i] = 1;
+        } else if c.is_ascii_digit() {
+            t[i] = 2;
+        } else if c == b':' {
+            t[i] = 4;
+        }
+        i += 1;
+    }
+    t
+};
+
 fn is_alpha(b: u8) -> bool {
     b == b'_' || b.is_ascii_alphabetic()
 }
@@ -97,8 +115,33 @@ impl<'a> Lexer<'a> {
         self.src.as_bytes().get(i).copied().unwrap_or(0)
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, start: usize, end: usize, msg: String) -> ParseError {
         ParseError::new(Span::new(start, end.max(start)), msg)
+    }
+
+    /// The error for a character that cannot start a token (here, or inside brackets).
+    #[cold]
+    #[inline(never)]
+    fn bad_char(&self, start: usize, in_duration: bool) -> ParseError {
+        let ch = self
+            .src
+            .get(start..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or('\u{fffd}');
+        if in_duration {
+            return self.err(
+                start,
+                start + 1,
+                format!("unexpected character in duration expression: {ch:?}"),
+            );
+        }
+        self.err(
+            start,
+            start + ch.len_utf8(),
+            format!("unexpected character: {ch:?}"),
+        )
     }
 
     /// Skips whitespace and `#` comments.
@@ -131,14 +174,7 @@ impl<'a> Lexer<'a> {
         }
         let c = b[start];
         if self.in_brackets && b"\"'`{}[@=!<>#".contains(&c) {
-            return Err(self.err(
-                start,
-                start + 1,
-                format!(
-                    "unexpected character in duration expression: {:?}",
-                    c as char
-                ),
-            ));
+            return Err(self.bad_char(start, true));
         }
         let one = |kind| (kind, 1usize);
         let (kind, len) = match c {
@@ -191,11 +227,13 @@ impl<'a> Lexer<'a> {
             b'.' if self.byte(start + 1).is_ascii_digit() => return self.number_or_duration(start),
             c if is_alpha(c) || c == b':' => {
                 // Inside brackets `:` separates range and step, so words stop there.
-                let colon_ok = !self.in_brackets;
-                let mut i = start + 1;
-                while i < b.len() && (is_alnum(b[i]) || (colon_ok && b[i] == b':')) {
-                    i += 1;
-                }
+                let mask = if self.in_brackets { 3 } else { 7 };
+                let i = start
+                    + 1
+                    + b[start + 1..]
+                        .iter()
+                        .take_while(|&&c| WORD[usize::from(c)] & mask != 0)
+                        .count();
                 let word = &self.src[start..i];
                 let kind = if word.eq_ignore_ascii_case("inf") || word.eq_ignore_ascii_case("nan") {
                     Tok::Number
@@ -204,14 +242,7 @@ impl<'a> Lexer<'a> {
                 };
                 (kind, i - start)
             }
-            _ => {
-                let ch = self.src[start..].chars().next().unwrap_or('\u{fffd}');
-                return Err(self.err(
-                    start,
-                    start + ch.len_utf8(),
-                    format!("unexpected character: {ch:?}"),
-                ));
-            }
+            _ => return Err(self.bad_char(start, false)),
         };
         self.pos = start + len;
         Ok(Token {
@@ -439,6 +470,14 @@ impl<'a> Lexer<'a> {
 /// Go's `strconv.ParseInt(s, 0, 64)` then `strconv.ParseFloat(s, 64)`, as Prometheus reads
 /// number literals (so `010` is octal 8 and `0x1f` is 31).
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
+    // Fast path: a plain decimal integer without a leading zero (the common `5`, `100`).
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 15 && b[0] != b'0' && b.iter().all(u8::is_ascii_digit) {
+        let v = b
+            .iter()
+            .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
+        return Some(v as f64);
+    }
     if let Some(v) = parse_go_int(s) {
         return Some(v as f64);
     }
@@ -580,6 +619,12 @@ mod tests {
         assert_eq!(parse_number("0x1f"), Some(31.0));
         assert_eq!(parse_number("1_000.5"), Some(1000.5));
         assert_eq!(parse_number("08"), Some(8.0));
+        assert_eq!(parse_number("7"), Some(7.0));
+        assert_eq!(parse_number("123456789012345"), Some(123456789012345.0));
+        assert_eq!(
+            parse_number("12345678901234567890"),
+            Some(12345678901234567890.0)
+        );
         assert!(parse_number("Inf").unwrap().is_infinite());
     }
 

@@ -259,6 +259,28 @@ fn classify(w: &str) -> Kw {
     }
 }
 
+/// A duration of one unit (`5m`, `30s`, `100ms`, `1h`, `7d`) small enough that it cannot
+/// overflow, in milliseconds; `None` sends anything else to the general parser.
+fn simple_duration_ms(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 6 {
+        return None;
+    }
+    let n = b[..digits]
+        .iter()
+        .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
+    let mult = match &b[digits..] {
+        b"ms" => 1,
+        b"s" => 1_000,
+        b"m" => 60_000,
+        b"h" => 3_600_000,
+        b"d" if digits <= 5 => 86_400_000,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
 fn is_keyword(w: &str) -> bool {
     classify(w) != Kw::None
 }
@@ -493,6 +515,10 @@ impl<'a> Inner<'a, '_> {
             fill: FillValues::default(),
         };
         let mut return_bool = false;
+        // Modifiers are words; most binary operators are followed by anything else.
+        if self.peek()?.kind != Tok::Ident {
+            return Ok((return_bool, vm));
+        }
         if self.is_word("bool")? {
             self.bump()?;
             return_bool = true;
@@ -517,7 +543,7 @@ impl<'a> Inner<'a, '_> {
         }
         loop {
             let t = self.peek()?;
-            if t.kind != Tok::Ident || self.peek2()?.kind != Tok::LParen {
+            if t.kind != Tok::Ident {
                 break;
             }
             let w = self.text(t);
@@ -530,6 +556,9 @@ impl<'a> Inner<'a, '_> {
             } else {
                 break;
             };
+            if self.peek2()?.kind != Tok::LParen {
+                break;
+            }
             self.bump()?;
             self.bump()?;
             let v = self.parse_signed_number("fill modifier")?.0;
@@ -569,6 +598,9 @@ impl<'a> Inner<'a, '_> {
     fn number_value(&self, t: Token) -> PResult<f64> {
         let text = self.text(t);
         if t.kind == Tok::Duration {
+            if let Some(ms) = simple_duration_ms(text) {
+                return Ok(ms as f64 / 1000.0);
+            }
             return match lookout_model::parse_duration(text) {
                 Ok(ms) => Ok(ms as f64 / 1000.0),
                 Err(_) => err(
@@ -649,6 +681,18 @@ impl<'a> Inner<'a, '_> {
                 format!("error unquoting string {}", go_quote(text)),
             ),
         }
+    }
+
+    /// Unquotes a string token, borrowing from the input when there is nothing to unescape.
+    fn unquote_ref(&self, t: Token) -> PResult<std::borrow::Cow<'a, str>> {
+        let text = self.text(t);
+        let b = text.as_bytes();
+        if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'`' || !b.contains(&b'\\')) {
+            if let Some(inner) = text.get(1..text.len() - 1) {
+                return Ok(std::borrow::Cow::Borrowed(inner));
+            }
+        }
+        self.unquote(t).map(std::borrow::Cow::Owned)
     }
 
     fn parse_unary(&mut self) -> PResult<Expr> {
@@ -951,18 +995,18 @@ impl<'a> Inner<'a, '_> {
                             .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic()) =>
                 {
                     self.bump()?;
-                    let label = self.text(t).to_string();
+                    let label = self.text(t);
                     matchers.push(self.parse_matcher(label, t)?);
                 }
                 Tok::String => {
                     self.bump()?;
-                    let label = self.unquote(t)?;
+                    let label = self.unquote_ref(t)?;
                     let op = self.peek()?;
                     if matches!(
                         op.kind,
                         Tok::Assign | Tok::Neq | Tok::EqlRegex | Tok::NeqRegex
                     ) {
-                        matchers.push(self.parse_matcher(label, t)?);
+                        matchers.push(self.parse_matcher(&label, t)?);
                     } else {
                         matchers.push(Matcher::equal(METRIC_NAME, &label));
                     }
@@ -994,7 +1038,7 @@ impl<'a> Inner<'a, '_> {
         })))
     }
 
-    fn parse_matcher(&mut self, label: String, lt: Token) -> PResult<Matcher> {
+    fn parse_matcher(&mut self, label: &str, lt: Token) -> PResult<Matcher> {
         let op = self.peek()?;
         let kind = match op.kind {
             Tok::Assign => MatchType::Equal,
@@ -1015,18 +1059,18 @@ impl<'a> Inner<'a, '_> {
             return self.unexpected(v, "label matching", "string");
         }
         self.bump()?;
-        let value = self.unquote(v)?;
+        let value = self.unquote_ref(v)?;
         if matches!(kind, MatchType::Equal | MatchType::NotEqual) {
-            return Matcher::with_regex_options(kind, &label, &value, self.opts.regex)
+            return Matcher::with_regex_options(kind, label, &value, self.opts.regex)
                 .map_err(|e| ParseError::new(Span::new(lt.start, v.end), e.to_string()));
         }
-        let key = matcher_key(kind, &label, &value);
+        let key = matcher_key(kind, label, &value);
         if let Some(m) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             if m.match_type() == kind && m.name() == label && m.value() == value {
                 return Ok(m.clone());
             }
         }
-        let m = Matcher::with_regex_options(kind, &label, &value, self.opts.regex)
+        let m = Matcher::with_regex_options(kind, label, &value, self.opts.regex)
             .map_err(|e| ParseError::new(Span::new(lt.start, v.end), e.to_string()))?;
         if let Some(c) = self.cache.as_mut() {
             c.insert(key, m.clone());
@@ -1516,5 +1560,50 @@ mod depth_tests {
             let err = parse_with(&cases[i], &opts).expect_err("too deep");
             assert!(err.message().contains("nested too deeply"), "{err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// The one-unit duration shortcut agrees with the general duration parser, and leaves
+    /// everything it cannot do exactly to it.
+    #[test]
+    fn simple_durations_match_the_general_parser() {
+        for d in [
+            "5m", "30s", "100ms", "1h", "7d", "0s", "05m", "999999h", "99999d", "999999s", "1ms",
+        ] {
+            let general = lookout_model::parse_duration(d).ok().map(|v| v as u64);
+            assert_eq!(simple_duration_ms(d), general, "{d}");
+        }
+        for d in [
+            "1h30m", "1y", "2w", "999999d", "1234567s", "5", "m", "5M", "5mss",
+        ] {
+            assert_eq!(simple_duration_ms(d), None, "{d}");
+        }
+    }
+
+    /// Strings without escapes are borrowed; the parsed values are the same either way.
+    #[test]
+    fn matcher_values_unquote_alike() {
+        let e = parse(r#"x{a="b\"c", b='d', c=`e\f`, d="", "e"="f"}"#).unwrap_or_else(|e| {
+            panic!("{e}");
+        });
+        let Expr::Vector(v) = e else {
+            panic!("not a selector");
+        };
+        let got: Vec<(&str, &str)> = v.matchers.iter().map(|m| (m.name(), m.value())).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "b\"c"),
+                ("b", "d"),
+                ("c", "e\\f"),
+                ("d", ""),
+                ("e", "f"),
+                ("__name__", "x")
+            ]
+        );
     }
 }

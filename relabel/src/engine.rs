@@ -3,8 +3,9 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lookout_model::{GoRegex, Label, LabelView, Labels, NameValidation, RegexOptions};
-use md5::{Digest, Md5};
+use lookout_model::{
+    GoRegex, Label, LabelIndex, LabelIndexBuf, LabelView, Labels, NameValidation, RegexOptions,
+};
 use regex::CaptureLocations;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
@@ -12,6 +13,7 @@ use crate::case;
 use crate::config::{parse_yaml, Action, Origin, RelabelConfig};
 use crate::error::Error;
 use crate::expand::Template;
+use crate::hashmod::md5_tail;
 
 /// How configs are checked and regexes compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct Relabeler {
     /// Every label name the rules look up by a fixed name, sorted; `Key::id` indexes it. Each
     /// call resolves them all against the input in one merge instead of a search per lookup.
     keys: Vec<String>,
+    /// Finds the key id of an input label name without comparing it to every key.
+    lookup: KeyLookup,
     /// How many leading rules are `keep`/`drop` on `__name__` alone (metric relabeling's
     /// drop-by-name): they only read the input, and the metric name sorts first in practice,
     /// so `process` runs them on the packed input and skips unpacking what they drop. (For
@@ -69,11 +73,76 @@ pub struct Relabeler {
     keyed: bool,
 }
 
+/// Which input label names are keys: a length filter, then the last eight bytes, then the whole
+/// name. Label names share long prefixes (`__meta_kubernetes_`) and differ mostly at the end.
+#[derive(Debug, Clone)]
+struct KeyLookup {
+    /// `(length, tail word, key id)` of every key, sorted by length.
+    cands: Vec<(usize, u64, u32)>,
+    /// `first[n]..first[n + 1]` are the candidates of length `n` (`n < SHORT_NAME`);
+    /// `first[SHORT_NAME]..` those of `SHORT_NAME` bytes or more.
+    first: [u32; SHORT_NAME + 1],
+}
+
+/// The last eight bytes of `b` as a word (zero-padded when shorter).
+#[inline]
+fn tail_word(b: &[u8]) -> u64 {
+    if let Some(t) = b.len().checked_sub(8).and_then(|at| b.get(at..)) {
+        return u64::from_le_bytes(t.try_into().unwrap_or([0; 8]));
+    }
+    b.iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x))
+}
+
+const SHORT_NAME: usize = 128;
+
+impl KeyLookup {
+    fn new(keys: &[String]) -> KeyLookup {
+        let mut cands: Vec<(usize, u64, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(id, k)| (k.len(), tail_word(k.as_bytes()), id as u32))
+            .collect();
+        cands.sort_unstable();
+        let mut first = [0u32; SHORT_NAME + 1];
+        for (n, f) in first.iter_mut().enumerate() {
+            *f = cands.partition_point(|c| c.0 < n) as u32;
+        }
+        KeyLookup { cands, first }
+    }
+
+    /// The id of the key `name`, if it is one.
+    #[inline]
+    fn find(&self, name: &str, keys: &[String]) -> Option<usize> {
+        let n = name.len();
+        let range = if n < SHORT_NAME {
+            let (lo, hi) = (self.first[n], self.first[n + 1]);
+            if lo == hi {
+                return None;
+            }
+            lo as usize..hi as usize
+        } else {
+            self.first[SHORT_NAME] as usize..self.cands.len()
+        };
+        let t = tail_word(name.as_bytes());
+        self.cands
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .find(|&&(len, tail, id)| {
+                len == n && tail == t && keys.get(id as usize).is_some_and(|k| k == name)
+            })
+            .map(|c| c.2 as usize)
+    }
+}
+
 /// A label name fixed in a rule (a source label or a plain target).
 #[derive(Debug, Clone)]
 struct Key {
     name: String,
     id: usize,
+    /// Whether a rule can set a label of this name (otherwise its value is always the input's,
+    /// and lookups skip the labels set by rules).
+    settable: bool,
 }
 
 impl Key {
@@ -81,6 +150,7 @@ impl Key {
         Key {
             name: name.to_string(),
             id: 0,
+            settable: true,
         }
     }
 }
@@ -589,9 +659,31 @@ impl Relabeler {
             Op::Replace(rep) => matches!(rep.target, Target::Static(_)),
             _ => true,
         });
+        if keyed {
+            // Then only fixed targets are ever set.
+            let mut settable = vec![false; keys.len()];
+            for r in &rules {
+                let target = match &r.op {
+                    Op::Lowercase(k) | Op::Uppercase(k) | Op::HashMod { target: k, .. } => k,
+                    Op::Replace(rep) => match &rep.target {
+                        Target::Static(k) => k,
+                        Target::Template(..) => continue,
+                    },
+                    _ => continue,
+                };
+                if let Some(s) = settable.get_mut(target.id) {
+                    *s = true;
+                }
+            }
+            each_key(&mut rules, &mut |k| {
+                k.settable = settable.get(k.id).copied().unwrap_or(true)
+            });
+        }
+        let lookup = KeyLookup::new(&keys);
         Relabeler {
             rules,
             keys,
+            lookup,
             filters,
             keyed,
         }
@@ -618,14 +710,14 @@ impl Relabeler {
         // that would not form a valid label set); the general path then decides.
         let out = self.with_work(|w| {
             if self.keyed {
-                w.resolve_spans(labels, &self.keys);
+                w.resolve_spans(labels, &self.keys, &self.lookup);
                 if !self.run(w, self.filters) {
                     return Ok(None);
                 }
                 if !w.dirty {
                     return Ok(Some(labels.clone()));
                 }
-                return w.build_spliced(labels).map(Some).ok_or(());
+                return w.build_spliced().map(Some).ok_or(());
             }
             w.base.extend(labels.iter().map(|l| BaseLabel {
                 name: l.name,
@@ -730,10 +822,7 @@ impl Relabeler {
                 }
                 Op::Replace(r) => w.replace(r, val),
                 Op::HashMod { target, modulus } => {
-                    let digest = Md5::digest(w.res(val).as_bytes());
-                    let mut tail = [0u8; 8];
-                    tail.copy_from_slice(&digest[8..16]);
-                    let n = u64::from_be_bytes(tail) % modulus;
+                    let n = md5_tail(w.res(val).as_bytes()) % modulus;
                     let start = w.arena.len();
                     push_decimal(&mut w.arena, n);
                     let v = Str::arena(start, w.arena.len());
@@ -887,8 +976,8 @@ struct Scratch {
     spans: Vec<Option<(usize, usize)>>,
     locs: Vec<(u64, CaptureLocations)>,
     key_loc: Vec<u32>,
-    key_pos: Vec<usize>,
-    base_span: Vec<(std::ops::Range<usize>, u32)>,
+    base_at: Vec<(usize, u32)>,
+    index: LabelIndexBuf,
 }
 
 thread_local! {
@@ -935,11 +1024,12 @@ struct Work<'a> {
     locs: Vec<(u64, CaptureLocations)>,
     /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
     key_loc: Vec<u32>,
-    /// Keyed mode: for each key, the position in the packed input of its label, or of the
-    /// label it would go before (`usize::MAX`: after the last).
-    key_pos: Vec<usize>,
-    /// Keyed mode: the span in the packed input and the key id of each `base` label.
-    base_span: Vec<(std::ops::Range<usize>, u32)>,
+    /// Keyed mode: the position in the input and the key id of each `base` label.
+    base_at: Vec<(usize, u32)>,
+    /// Keyed mode: the decoded input.
+    index: Option<LabelIndex<'a>>,
+    /// The index's storage while there is no index.
+    index_buf: LabelIndexBuf,
     dirty: bool,
 }
 
@@ -960,8 +1050,9 @@ impl<'a> Work<'a> {
             spans: std::mem::take(&mut s.spans),
             locs: std::mem::take(&mut s.locs),
             key_loc: std::mem::take(&mut s.key_loc),
-            key_pos: std::mem::take(&mut s.key_pos),
-            base_span: std::mem::take(&mut s.base_span),
+            base_at: std::mem::take(&mut s.base_at),
+            index: None,
+            index_buf: std::mem::take(&mut s.index),
             dirty: false,
         }
     }
@@ -991,9 +1082,15 @@ impl<'a> Work<'a> {
         s.spans = self.spans;
         s.locs = self.locs;
         s.key_loc = self.key_loc;
-        s.key_pos = self.key_pos;
-        if self.base_span.capacity() <= KEEP_LABELS {
-            s.base_span = self.base_span;
+        if self.base_at.capacity() <= KEEP_LABELS {
+            s.base_at = self.base_at;
+        }
+        let index = match self.index {
+            Some(index) => index.into_buf(),
+            None => self.index_buf,
+        };
+        if index.capacity() <= KEEP_LABELS {
+            s.index = index;
         }
     }
 
@@ -1063,41 +1160,27 @@ impl<'a> Work<'a> {
         }
     }
 
-    /// Keyed mode: puts into `base` only the input labels that are keys, noting where each key
-    /// is or would go in the packed input, in one merge.
-    fn resolve_spans(&mut self, labels: &'a Labels, keys: &[String]) {
+    /// Keyed mode: decodes the input once and puts into `base` only the input labels that are
+    /// keys.
+    fn resolve_spans(&mut self, labels: &'a Labels, keys: &[String], lookup: &KeyLookup) {
         self.key_loc.clear();
         self.key_loc.resize(keys.len(), NO_LOC);
-        self.key_pos.clear();
-        self.key_pos.resize(keys.len(), usize::MAX);
-        self.base_span.clear();
-        let mut j = 0;
-        'labels: for (span, l) in labels.iter_spans() {
-            loop {
-                let Some(key) = keys.get(j) else {
-                    break 'labels;
-                };
-                match cmp_names(l.name, key) {
-                    std::cmp::Ordering::Less => break,
-                    std::cmp::Ordering::Equal => {
-                        self.key_loc[j] = self.base.len() as u32;
-                        self.key_pos[j] = span.start;
-                        self.base.push(BaseLabel {
-                            name: l.name,
-                            value: l.value,
-                            gone: false,
-                        });
-                        self.base_span.push((span, j as u32));
-                        j += 1;
-                        break;
-                    }
-                    std::cmp::Ordering::Greater => {
-                        self.key_pos[j] = span.start;
-                        j += 1;
-                    }
+        self.base_at.clear();
+        let (base, base_at, key_loc) = (&mut self.base, &mut self.base_at, &mut self.key_loc);
+        let index = labels.index_with(std::mem::take(&mut self.index_buf), |i, l| {
+            if let Some(j) = lookup.find(l.name, keys) {
+                if let Some(slot) = key_loc.get_mut(j) {
+                    *slot = base.len() as u32;
                 }
+                base.push(BaseLabel {
+                    name: l.name,
+                    value: l.value,
+                    gone: false,
+                });
+                base_at.push((i, j as u32));
             }
-        }
+        });
+        self.index = Some(index);
     }
 
     /// `labeldrop` of a finite set of names.
@@ -1130,7 +1213,7 @@ impl<'a> Work<'a> {
 
     #[inline]
     fn get_key(&self, key: &Key) -> Option<Str<'a>> {
-        if !self.added.is_empty() {
+        if key.settable && !self.added.is_empty() {
             if let Some(i) = self.find_added_key(key.id as u32) {
                 return Some(self.added[i].value);
             }
@@ -1393,15 +1476,17 @@ impl<'a> Work<'a> {
         Labels::from_sorted_unchecked_in(merged, &mut self.enc)
     }
 
-    /// Keyed mode: the result as `input` with the deleted, overwritten and new labels spliced
+    /// Keyed mode: the result as the input with the deleted, overwritten and new labels spliced
     /// in, with one allocation. In keyed mode every label a rule sets has a key's name.
-    fn build_spliced(&mut self, input: &Labels) -> Option<Labels> {
+    fn build_spliced(&mut self) -> Option<Labels> {
         let arena = self.arena.as_str();
         // Key ids number the names in order.
         self.added.sort_unstable_by_key(|a| a.key);
-        let (base, spans, added, key_pos) =
-            (&self.base, &self.base_span, &self.added, &self.key_pos);
+        let index = self.index.as_ref()?;
+        let (base, at, added, keys) = (&self.base, &self.base_at, &self.added, self.keys);
         let (mut bi, mut ai) = (0, 0);
+        // Where the last new label went: the next one, later in name order, goes there or after.
+        let mut floor = 0;
         let edits = std::iter::from_fn(move || {
             while base.get(bi).is_some_and(|b| !b.gone) {
                 bi += 1;
@@ -1411,27 +1496,56 @@ impl<'a> Work<'a> {
                 name: res(arena, a.name),
                 value: res(arena, a.value),
             };
-            match (spans.get(bi).filter(|_| bi < base.len()), a) {
+            match (at.get(bi).filter(|_| bi < base.len()), a) {
                 (None, None) => None,
-                (Some((span, bkey)), a) if a.is_none_or(|a| *bkey <= a.key) => {
+                (Some(&(pos, bkey)), a) if a.is_none_or(|a| bkey <= a.key) => {
                     bi += 1;
                     // An overwritten label: its new value goes where it was.
-                    let a = a.filter(|a| a.key == *bkey);
+                    let a = a.filter(|a| a.key == bkey);
                     ai += usize::from(a.is_some());
-                    Some((span.clone(), a.map(label)))
+                    Some((pos..pos + 1, a.map(label)))
                 }
                 (_, a) => {
-                    let key = a.map_or(NO_LOC, |a| a.key);
-                    let a = a.map(label);
                     ai += 1;
-                    let pos = key_pos.get(key as usize).copied();
-                    debug_assert!(pos.is_some(), "a label set in keyed mode is not a key");
-                    let pos = pos.unwrap_or(usize::MAX);
-                    Some((pos..pos, a))
+                    // A new label: it goes before the first input label that sorts after it.
+                    let name = a.and_then(|a| keys.get(a.key as usize));
+                    debug_assert!(name.is_some(), "a label set in keyed mode is not a key");
+                    let pos = match name {
+                        Some(n) => insert_pos(index, floor, n),
+                        None => usize::MAX,
+                    };
+                    floor = pos;
+                    Some((pos..pos, a.map(label)))
                 }
             }
         });
-        input.splice_in(edits, &mut self.enc)
+        index.splice(edits, &mut self.enc)
+    }
+}
+
+/// The position in `index` where a label named `name` (not in it) goes, given that it goes at
+/// `floor` or later: checks `floor` first, then searches the rest.
+#[inline]
+fn insert_pos(index: &LabelIndex<'_>, floor: usize, name: &str) -> usize {
+    match index.get(floor) {
+        Some(l) if cmp_names(l.name, name).is_lt() => {
+            let rest = index.len().saturating_sub(floor + 1);
+            // The labels from `floor + 1` on: binary search over them.
+            let (mut lo, mut n) = (floor + 1, rest);
+            while n > 0 {
+                let half = n / 2;
+                let mid = lo + half;
+                match index.get(mid) {
+                    Some(l) if cmp_names(l.name, name).is_lt() => {
+                        lo = mid + 1;
+                        n -= half + 1;
+                    }
+                    _ => n = half,
+                }
+            }
+            lo
+        }
+        _ => floor.min(index.len()),
     }
 }
 
@@ -1473,6 +1587,53 @@ mod tests {
         assert_eq!(shape(".*(b).*", "$1"), Shape::General);
         assert_eq!(shape("(a)^", "$1"), Shape::General);
         assert_eq!(shape("$(.*)", "$1"), Shape::General);
+    }
+
+    #[test]
+    fn key_lookup_finds_exactly_the_keys() {
+        let long = "k".repeat(200);
+        let mut keys: Vec<String> = [
+            "job",
+            "a",
+            "",
+            "__meta_kubernetes_pod_name",
+            "__meta_kubernetes_pod_node_name",
+            "instancex",
+            long.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        keys.sort();
+        let lookup = KeyLookup::new(&keys);
+        for (id, k) in keys.iter().enumerate() {
+            assert_eq!(lookup.find(k, &keys), Some(id), "{k:?}");
+        }
+        let long2 = format!("x{}", &long[1..]);
+        for other in [
+            "jo",
+            "jobs",
+            "b",
+            "__meta_kubernetes_pod_nbme",
+            "__xeta_kubernetes_pod_name",
+            "instance",
+            long2.as_str(),
+            &long[1..],
+        ] {
+            assert_eq!(lookup.find(other, &keys), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn insert_pos_is_the_sorted_position() {
+        let ls = Labels::from_pairs([("b", "1"), ("d", "1"), ("f", "1"), ("h", "1")]);
+        let index = ls.index_in(LabelIndexBuf::default());
+        for name in ["a", "c", "e", "g", "i", "ba"] {
+            let want = index.partition_point(|l| l.name < name);
+            for floor in 0..=want {
+                assert_eq!(insert_pos(&index, floor, name), want, "{name} from {floor}");
+            }
+        }
     }
 
     #[test]

@@ -37,17 +37,19 @@
 //! mapping; `labelmap` visits labels in Prometheus' `Builder.Range` order.
 //!
 //! Speed: the input stays borrowed and sorted, and labels set by rules go to a short list, as
-//! in Prometheus' `labels.Builder`; the fixed names the rules read are found in the input with
-//! one merge per label set. The joined value of one source label is borrowed, not copied.
+//! in Prometheus' `labels.Builder`; the fixed names the rules read are found in the input in
+//! one pass per label set. The joined value of one source label is borrowed, not copied.
 //! `(.*)`, `literal(.*)` and `(a|b)`-shaped regexes find their group without the regex engine,
 //! matches use [`lookout_model::GoRegex`]'s literal, set, prefix and suffix strategies plus
 //! alternations of `literal.*` branches, and leading `keep`/`drop` rules on `__name__` run
 //! before the input is unpacked. When no rule needs the whole label list (no `labelmap`,
 //! `labelkeep`, templated target, or `labeldrop` other than of a fixed set of names; the usual
-//! target and metric relabel configs), only the labels the rules name are taken out of the
-//! packed input, and the result is the input with the changed labels spliced in
-//! ([`lookout_model::Labels::splice_in`]). A label set costs one allocation (the result), none
-//! when nothing changed or it was dropped.
+//! target and metric relabel configs), the packed input is decoded once
+//! ([`lookout_model::LabelIndex`]), the labels the rules name are picked out of it by length and
+//! last word, and the result is the input with the changed labels spliced in by position
+//! ([`lookout_model::LabelIndex::splice`], which needs no second walk over the encoding). A
+//! label set costs one allocation (the result), none when nothing changed or it was dropped.
+//! `hashmod` hashes with a one-shot MD5 (`hashmod.rs`, checked against the `md-5` crate).
 //!
 //! YAML is read with `serde-saphyr`: pure Rust with `unsafe` forbidden, fuzzed and panic-free
 //! on malformed input, with budgets against alias bombs. `serde_yaml` is deprecated, and its
@@ -59,6 +61,7 @@ mod config;
 mod engine;
 mod error;
 mod expand;
+mod hashmod;
 
 pub use crate::config::{Action, RelabelConfig};
 pub use crate::engine::{Options, Relabeler};

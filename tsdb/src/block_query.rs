@@ -14,7 +14,7 @@ use lookout_model::{
 use crate::block::{Block, ChunkMeta, ChunkReader};
 use crate::error::Error;
 use crate::index::labels_from_index;
-use crate::xor::XorIterator;
+use crate::xor::decode_xor_into;
 
 /// One series of a block query: labels, the chunks meeting the range, deleted intervals.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ impl Series for BlockSeries<'_> {
             idx: 0,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
+            cur: NO_SAMPLE,
             cur_maxt: i64::MIN,
             mint: self.mint,
             maxt: self.maxt,
@@ -53,9 +55,16 @@ impl Series for BlockSeries<'_> {
     }
 }
 
+/// What [`BlockIter::at`] returns when it stands on no sample.
+const NO_SAMPLE: Sample = Sample {
+    t: i64::MIN,
+    v: f64::NAN,
+};
+
 /// Iterates the chunks of one block series in order, clipped to `[mint, maxt]` and skipping
 /// deleted samples. Each chunk is decoded from the mapped bytes in one tight loop into a
-/// small buffer (faster than decoding a sample per call through the iterator interface).
+/// small buffer; the run of samples that need no per-sample check (increasing, up to `maxt`,
+/// not deleted) is marked by `end`, so `next` within it only steps and copies.
 #[derive(Debug)]
 struct BlockIter<'a> {
     chunks: &'a [ChunkMeta],
@@ -63,9 +72,14 @@ struct BlockIter<'a> {
     deleted: &'a [(i64, i64)],
     del_idx: usize,
     idx: usize,
-    // The decoded samples of the current chunk; `pos` is the current one.
+    // The decoded samples of the current chunk; `pos` is the current one (or, when not on,
+    // the next candidate).
     buf: Vec<Sample>,
     pos: usize,
+    // Samples `buf[..end]` are strictly increasing, at most `maxt` and not deleted.
+    end: usize,
+    // The current sample (`NO_SAMPLE` when not on).
+    cur: Sample,
     cur_maxt: i64,
     mint: i64,
     maxt: i64,
@@ -77,17 +91,21 @@ struct BlockIter<'a> {
 }
 
 impl BlockIter<'_> {
+    #[cold]
     fn finish(&mut self) -> ValueKind {
         if self.err.is_none() {
             self.err = self.pending.take();
         }
         self.on = false;
         self.done = true;
+        self.cur = NO_SAMPLE;
         self.buf.clear();
         self.pos = 0;
+        self.end = 0;
         ValueKind::None
     }
 
+    #[cold]
     fn fail(&mut self, e: Error) -> ValueKind {
         self.err = Some(ModelError::storage(e));
         self.finish()
@@ -113,20 +131,44 @@ impl BlockIter<'_> {
                     reason: format!("unsupported chunk encoding {enc} (only XOR floats are read)"),
                 });
             }
-            let mut it = XorIterator::new(data);
-            self.buf.clear();
-            self.buf.reserve(it.num_samples());
-            while it.next() == ValueKind::Float {
-                self.buf.push(it.at());
-            }
-            if let Some(e) = it.take_err() {
-                self.pending = Some(e);
-            }
+            self.pending = decode_xor_into(data, &mut self.buf);
             self.pos = 0;
             self.cur_maxt = c.maxt;
+            self.end = self.clean_run();
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// The length of the buffer's prefix that needs no per-sample check: strictly
+    /// increasing, at most `maxt`, clear of every deleted interval.
+    fn clean_run(&self) -> usize {
+        let (Some(first), Some(last)) = (self.buf.first(), self.buf.last()) else {
+            return 0;
+        };
+        if self
+            .deleted
+            .iter()
+            .any(|&(a, b)| a <= last.t && first.t <= b)
+        {
+            return 0;
+        }
+        let n = if last.t <= self.maxt {
+            self.buf.len()
+        } else {
+            self.buf.partition_point(|s| s.t <= self.maxt)
+        };
+        let run = &self.buf[..n];
+        let increasing = run
+            .iter()
+            .zip(run.iter().skip(1))
+            .fold(true, |ok, (a, b)| ok & (a.t < b.t));
+        // `partition_point` presumes sorted times: check the run's last one too.
+        if increasing && run.last().is_none_or(|s| s.t <= self.maxt) {
+            n
+        } else {
+            0
+        }
     }
 
     #[inline]
@@ -144,11 +186,12 @@ impl BlockIter<'_> {
     /// Moves to the first kept sample with timestamp >= `target`, starting at `self.pos`.
     fn advance(&mut self, target: i64) -> ValueKind {
         let target = target.max(self.mint);
+        self.on = false;
         loop {
             if self.done {
                 return ValueKind::None;
             }
-            if self.pos >= self.buf.len() {
+            let Some(&s) = self.buf.get(self.pos) else {
                 if self.pending.is_some() {
                     return self.finish();
                 }
@@ -157,72 +200,70 @@ impl BlockIter<'_> {
                     Ok(false) => return self.finish(),
                     Err(e) => return self.fail(e),
                 }
-            }
-            let t = self.buf[self.pos].t;
-            if t < target {
+            };
+            if s.t < target {
                 self.pos += 1;
                 continue;
             }
-            if t > self.maxt {
+            if s.t > self.maxt {
                 return self.finish();
             }
-            if !self.deleted.is_empty() && self.is_deleted(t) {
+            if !self.deleted.is_empty() && self.is_deleted(s.t) {
                 self.pos += 1;
                 continue;
             }
             self.on = true;
+            self.cur = s;
             return ValueKind::Float;
         }
+    }
+
+    /// `next` past the clean run: into the next chunk, or through per-sample checks.
+    #[inline(never)]
+    fn next_slow(&mut self) -> ValueKind {
+        if !self.on {
+            return self.advance(self.mint);
+        }
+        self.pos += 1;
+        self.advance(self.cur.t.saturating_add(1))
     }
 }
 
 impl SampleIterator for BlockIter<'_> {
     #[inline]
     fn next(&mut self) -> ValueKind {
-        if !self.on {
-            return self.advance(self.mint);
-        }
-        let t = self.buf[self.pos].t;
-        self.pos += 1;
-        // The fast path: the next sample of the buffer, increasing, in range, not deleted.
-        if let Some(s) = self.buf.get(self.pos) {
-            if s.t > t && s.t <= self.maxt && self.deleted.is_empty() {
+        let p = self.pos + 1;
+        if self.on && p < self.end {
+            if let Some(s) = self.buf.get(p) {
+                self.pos = p;
+                self.cur = *s;
                 return ValueKind::Float;
             }
         }
-        self.advance(t.saturating_add(1))
+        self.next_slow()
     }
 
     fn seek(&mut self, t: i64) -> ValueKind {
-        if self.on && self.buf[self.pos].t >= t {
+        if self.on && self.cur.t >= t {
             return ValueKind::Float;
         }
         if self.pos < self.buf.len() && self.cur_maxt < t {
             // Nothing in this chunk reaches `t`.
             self.pos = self.buf.len();
-        } else if self.pos < self.buf.len() {
-            self.pos += self.buf[self.pos..].partition_point(|s| s.t < t);
+        } else if let Some(rest) = self.buf.get(self.pos..) {
+            self.pos += rest.partition_point(|s| s.t < t);
         }
         self.advance(t)
     }
 
     #[inline]
     fn at(&self) -> Sample {
-        match self.buf.get(self.pos) {
-            Some(s) if self.on => *s,
-            _ => Sample {
-                t: i64::MIN,
-                v: f64::NAN,
-            },
-        }
+        self.cur
     }
 
     #[inline]
     fn at_t(&self) -> i64 {
-        match self.buf.get(self.pos) {
-            Some(s) if self.on => s.t,
-            _ => i64::MIN,
-        }
+        self.cur.t
     }
 
     fn err(&self) -> Option<&ModelError> {
@@ -239,7 +280,8 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Option<BlockSeries<'_>>, Error> {
-        let mut pairs = Vec::new();
+        // Room for typical series up front: growing these showed in profiles.
+        let mut pairs = Vec::with_capacity(16);
         let mut chunks = Vec::new();
         self.index().series_into(id, &mut pairs, &mut chunks)?;
         let deleted = self.tombstones().get(id as u64);

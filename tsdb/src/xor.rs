@@ -626,17 +626,234 @@ fn corrupt(reason: &'static str, read: u16) -> lookout_model::Error {
 
 /// Decodes every sample of an XOR chunk, checking that the header's count is honoured.
 pub fn decode_xor(bytes: &[u8]) -> Result<Vec<Sample>> {
-    let mut it = XorIterator::new(bytes);
-    let mut out = Vec::with_capacity(it.num_samples());
-    while it.next() == ValueKind::Float {
-        out.push(it.at());
-    }
-    if let Some(lookout_model::Error::Storage(e)) = it.err.take() {
+    let mut out = Vec::new();
+    if let Some(lookout_model::Error::Storage(e)) = decode_xor_into(bytes, &mut out) {
         if let Ok(e) = e.downcast::<Error>() {
             return Err(*e);
         }
     }
     Ok(out)
+}
+
+/// The big-endian word at bit `bit` of `b`, shifted so that bit comes first: its top 57 bits
+/// are stream bits (zeros past the end of `b`).
+#[inline(always)]
+fn word_at(b: &[u8], bit: usize) -> u64 {
+    let i = bit >> 3;
+    let w = match b.get(i..i + 8) {
+        Some(s) => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            u64::from_be_bytes(a)
+        }
+        None => word_at_tail(b, i),
+    };
+    w << (bit & 7)
+}
+
+/// [`word_at`] for the last bytes of the stream, zero-padded.
+#[cold]
+#[inline(never)]
+fn word_at_tail(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(i..) {
+        let n = s.len().min(8);
+        a[..n].copy_from_slice(&s[..n]);
+    }
+    u64::from_be_bytes(a)
+}
+
+/// The `k` bits (1 ≤ k ≤ 64) at bit `bit` of `b`.
+#[inline(always)]
+fn bits_at(b: &[u8], bit: usize, k: u32) -> u64 {
+    if k <= 57 {
+        word_at(b, bit) >> (64 - k)
+    } else {
+        let hi = word_at(b, bit) >> (96 - k);
+        let lo = word_at(b, bit + (k as usize - 32)) >> 32;
+        (hi << 32) | lo
+    }
+}
+
+/// Decodes the value field at `bit`, whose word (top 56 bits valid) is `w`: `0` (unchanged),
+/// `10` + payload in the window, `11` + new window + payload. False on an impossible window.
+#[inline(always)]
+fn value_at(
+    b: &[u8],
+    bit: &mut usize,
+    w: u64,
+    v: &mut u64,
+    trailing: &mut u32,
+    width: &mut u32,
+) -> bool {
+    if w >> 63 == 0 {
+        *bit += 1;
+    } else if w >> 62 == 0b10 {
+        // `width` ≥ 1, so the shifts stay below 64.
+        let payload = if *width <= 54 {
+            (w << 2) >> (64 - *width)
+        } else {
+            bits_at(b, *bit + 2, *width)
+        };
+        *v ^= payload << *trailing;
+        *bit += 2 + *width as usize;
+    } else {
+        let h = ((w << 2) >> 53) as u32;
+        let leading = h >> 6;
+        let sig = match h & 0x3F {
+            0 => 64,
+            s => s,
+        };
+        if leading + sig > 64 {
+            return false;
+        }
+        *trailing = 64 - leading - sig;
+        *width = sig;
+        let payload = if sig <= 43 {
+            (w << 13) >> (64 - sig)
+        } else {
+            bits_at(b, *bit + 13, sig)
+        };
+        *v ^= payload << *trailing;
+        *bit += 13 + sig as usize;
+    }
+    true
+}
+
+/// Go's `binary.Uvarint` at byte `*p` of `b`, advancing `*p`; `None` when truncated or
+/// overflowing.
+#[inline(always)]
+fn uvarint_at(b: &[u8], p: &mut usize) -> Option<u64> {
+    let mut x = 0u64;
+    let mut s = 0u32;
+    for i in 0..10 {
+        let byte = *b.get(*p)? as u64;
+        *p += 1;
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                return None;
+            }
+            return Some(x | (byte << s));
+        }
+        x |= (byte & 0x7F) << s;
+        s += 7;
+    }
+    None
+}
+
+/// Decodes every sample of the XOR chunk `bytes` into `out` (cleared first) in one tight
+/// loop, the decoder state in registers. Returns the error that cut decoding short, if any;
+/// `out` then holds the samples before it. Same samples and error as [`XorIterator`], which
+/// it falls back to for any chunk that is truncated or malformed.
+pub(crate) fn decode_xor_into(bytes: &[u8], out: &mut Vec<Sample>) -> Option<lookout_model::Error> {
+    out.clear();
+    let (total, b) = match bytes {
+        [x, y, rest @ ..] => (u16::from_be_bytes([*x, *y]) as usize, rest),
+        _ => return decode_xor_slow(bytes, out),
+    };
+    if total == 0 {
+        return None;
+    }
+    // Sample 0: a varint time and 64 raw value bits; sample 1: a uvarint time delta (all
+    // whole bytes so far) and a value field.
+    let mut p = 0;
+    let Some(u) = uvarint_at(b, &mut p) else {
+        return decode_xor_slow(bytes, out);
+    };
+    let mut t = ((u >> 1) as i64) ^ -((u & 1) as i64);
+    let Some(raw) = b.get(p..p + 8) else {
+        return decode_xor_slow(bytes, out);
+    };
+    let mut a = [0u8; 8];
+    a.copy_from_slice(raw);
+    let mut v = u64::from_be_bytes(a);
+    p += 8;
+    out.reserve(total);
+    out.push(Sample {
+        t,
+        v: f64::from_bits(v),
+    });
+    if total == 1 {
+        return None;
+    }
+    let Some(mut delta) = uvarint_at(b, &mut p) else {
+        return decode_xor_slow(bytes, out);
+    };
+    t = t.wrapping_add(delta as i64);
+    let mut bit = p * 8;
+    let (mut trailing, mut width) = (0u32, 64u32);
+    let w = word_at(b, bit);
+    if !value_at(b, &mut bit, w, &mut v, &mut trailing, &mut width) || bit > b.len() * 8 {
+        return decode_xor_slow(bytes, out);
+    }
+    out.push(Sample {
+        t,
+        v: f64::from_bits(v),
+    });
+    // Written through a slice: no capacity check per sample.
+    out.resize(total, Sample { t: 0, v: 0.0 });
+    let mut ok = true;
+    for slot in out.get_mut(2..).unwrap_or_default().iter_mut() {
+        // One load serves the common sample; `w`'s top 56 bits are stream bits after the
+        // timestamp field is consumed.
+        let mut w = word_at(b, bit);
+        // Timestamp: delta of delta, `0` or a 1–4 bit prefix and 14/17/20/64 bits.
+        if w >> 63 == 0 {
+            bit += 1;
+            w <<= 1;
+        } else {
+            let ones = (!w).leading_zeros().min(4);
+            let dod = if ones < 4 {
+                let nbits = match ones {
+                    1 => 14,
+                    2 => 17,
+                    _ => 20,
+                };
+                let x = (w << (ones + 1)) >> (64 - nbits);
+                bit += (ones + 1 + nbits) as usize;
+                if x > 1 << (nbits - 1) {
+                    (x as i64) - (1i64 << nbits)
+                } else {
+                    x as i64
+                }
+            } else {
+                let x = bits_at(b, bit + 4, 64);
+                bit += 68;
+                x as i64
+            };
+            delta = (delta as i64).wrapping_add(dod) as u64;
+            w = word_at(b, bit);
+        }
+        t = t.wrapping_add(delta as i64);
+        if !value_at(b, &mut bit, w, &mut v, &mut trailing, &mut width) {
+            ok = false;
+            break;
+        }
+        if bit > b.len() * 8 {
+            ok = false;
+            break;
+        }
+        *slot = Sample {
+            t,
+            v: f64::from_bits(v),
+        };
+    }
+    if ok {
+        return None;
+    }
+    decode_xor_slow(bytes, out)
+}
+
+/// [`decode_xor_into`] for truncated or malformed chunks: the iterator says where and why.
+#[cold]
+#[inline(never)]
+fn decode_xor_slow(bytes: &[u8], out: &mut Vec<Sample>) -> Option<lookout_model::Error> {
+    out.clear();
+    let mut it = XorIterator::new(bytes);
+    while it.next() == ValueKind::Float {
+        out.push(it.at());
+    }
+    it.take_err()
 }
 
 #[cfg(test)]
@@ -785,6 +1002,76 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The batch decoder gives the iterator's samples and error on every truncation and on
+    /// bit flips of chunks of every field shape.
+    #[test]
+    fn batch_decode_matches_iterator() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut chunks = Vec::new();
+        for shape in 0..6u64 {
+            let mut s = Vec::new();
+            let (mut t, mut v) = (1_700_000_000_000i64, 0.0f64);
+            for i in 0..130 {
+                t += match shape {
+                    0 | 1 => 15_000,
+                    2 => 15_000 + (rnd() % 3000) as i64 - 1500,
+                    3 => (rnd() % (1 << 19)) as i64 + 1,
+                    _ => (rnd() % (1 << 40)) as i64 + 1,
+                };
+                v = match shape {
+                    0 => v + (rnd() % 100) as f64,
+                    1 => (i % 7) as f64,
+                    4 => f64::from_bits(rnd()),
+                    _ => v + (rnd() % 1000) as f64 / 7.0,
+                };
+                s.push((t, v));
+            }
+            chunks.push(encode(&s, ChunkFlavor::Current));
+        }
+        chunks.push(encode(&[(-5, 1.5)], ChunkFlavor::Current));
+        chunks.push(encode(&[(7, 1.5), (9, 1.5)], ChunkFlavor::Prometheus2));
+        chunks.push(encode(&[(7, 1.5), (1 << 40, -2.0)], ChunkFlavor::Current));
+        let reference = |b: &[u8]| {
+            let mut it = XorIterator::new(b);
+            let mut out = Vec::new();
+            while it.next() == ValueKind::Float {
+                out.push((it.at().t, it.at().v.to_bits()));
+            }
+            (out, it.error().map(|e| e.to_string()))
+        };
+        let mut out = Vec::new();
+        let mut check = |b: &[u8]| {
+            let err = decode_xor_into(b, &mut out);
+            let got: Vec<(i64, u64)> = out.iter().map(|s| (s.t, s.v.to_bits())).collect();
+            let err = err.map(|e| match e {
+                lookout_model::Error::Storage(e) => e.to_string(),
+                e => format!("{e:?}"),
+            });
+            assert_eq!((got, err), reference(b), "chunk {}", hex(b));
+        };
+        for c in &chunks {
+            check(c);
+            for cut in 0..c.len() {
+                check(&c[..cut]);
+            }
+            for _ in 0..300 {
+                let mut m = c.clone();
+                let i = 2 + (rnd() as usize) % (m.len() - 2);
+                m[i] ^= 1 << (rnd() % 8);
+                check(&m);
+                let k = 2 + (rnd() as usize) % (m.len() - 2);
+                m[k] = rnd() as u8;
+                check(&m);
+            }
+        }
     }
 
     #[test]

@@ -9,23 +9,6 @@ use std::time::Duration;
 
 use lookout_testkit::http;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-            let mut p = std::fs::metadata(&dst).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            p.set_readonly(false);
-            std::fs::set_permissions(&dst, p).unwrap();
-        }
-    }
-}
-
 fn lookout_query(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
         .arg("query")
@@ -184,7 +167,7 @@ fn query_matches_prometheus_on_golden_block() {
     let ours = tmp.path().join("ours");
     let theirs = tmp.path().join("theirs");
     for d in [&ours, &theirs] {
-        copy_dir(&block, &d.join("01M80EW3P5VYV0B203ZE6FRZ3F"));
+        lookout_testkit::copy_dir(&block, &d.join("01M80EW3P5VYV0B203ZE6FRZ3F"));
         std::fs::create_dir_all(d.join("wal")).unwrap();
     }
     let p = start_prometheus(&prom, &theirs, tmp.path());
@@ -241,7 +224,7 @@ fn query_matches_prometheus_on_our_compacted_dir() {
     assert!(stats.compactions > 0, "{stats:?}");
     db.close().unwrap();
     let theirs = tmp.path().join("theirs");
-    copy_dir(&ours, &theirs);
+    lookout_testkit::copy_dir(&ours, &theirs);
     let _ = std::fs::remove_file(theirs.join("lock"));
     let p = start_prometheus(&prom, &theirs, tmp.path());
     let s = start / 1000;

@@ -2,7 +2,6 @@
 //! `promtool tsdb dump`).
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::process::Command;
 
 fn lookout() -> Command {
@@ -18,18 +17,6 @@ fn sorted_lines(b: &[u8]) -> Vec<String> {
     v
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn dump_matches_promtool_on_prometheus_selfscrape() {
     let Some(src) =
@@ -41,7 +28,7 @@ fn dump_matches_promtool_on_prometheus_selfscrape() {
         return;
     };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
-    copy_dir(&src, tmp.path());
+    lookout_testkit::copy_dir(&src, tmp.path());
     let ours = lookout()
         .args(["tsdb", "dump"])
         .arg(tmp.path())

@@ -13,23 +13,6 @@ fn lookout() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lookout"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-            let mut p = std::fs::metadata(&dst).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            p.set_readonly(false);
-            std::fs::set_permissions(&dst, p).unwrap();
-        }
-    }
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
 }
@@ -75,7 +58,7 @@ fn same_dump(promtool: &Path, dir: &Path, args: &[&str], what: &str) -> usize {
 fn shared_block_dir(rel: &str, ulid: &str) -> Option<lookout_testkit::tempfile::TempDir> {
     let src = lookout_testkit::shared_path(rel)?;
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
-    copy_dir(&src, &tmp.path().join(ulid));
+    lookout_testkit::copy_dir(&src, &tmp.path().join(ulid));
     std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
     Some(tmp)
 }
@@ -442,7 +425,7 @@ fn analyze_matches_promtool() {
     ] {
         if let Some(src) = lookout_testkit::shared_path(rel) {
             let d = tmp.path().join(id);
-            copy_dir(&src, &d.join(id));
+            lookout_testkit::copy_dir(&src, &d.join(id));
             std::fs::create_dir_all(d.join("wal")).unwrap();
             dirs.push((d, id.to_string()));
         }

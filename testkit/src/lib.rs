@@ -116,6 +116,30 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// Copies the directory tree `from` into `to` (created), leaving every copied file writable:
+/// the shared datasets are read-only, and tests open copies as live data directories.
+/// Panics on I/O errors (test-only code).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for e in entries {
+        let e = e.unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+            if let Ok(meta) = std::fs::metadata(&dst) {
+                let mut perm = meta.permissions();
+                #[allow(clippy::permissions_set_readonly_false)]
+                perm.set_readonly(false);
+                let _ = std::fs::set_permissions(&dst, perm);
+            }
+        }
+    }
+}
+
 /// A minimal HTTP/1.1 client for 127.0.0.1, enough to talk to Prometheus' and Alertmanager's
 /// APIs in tests without an HTTP stack.
 pub mod http {

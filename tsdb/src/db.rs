@@ -962,18 +962,6 @@ pub struct DbQuerier<'a> {
     blocks: Vec<Arc<LoadedBlock>>,
 }
 
-fn merged<'a>(sets: Vec<SeriesSet<'a>>) -> SeriesSet<'a> {
-    if sets.len() == 1 {
-        if let Some(s) = sets.into_iter().next() {
-            return s;
-        }
-        return Box::new(std::iter::empty());
-    }
-    Box::new(MergeSet {
-        sets: sets.into_iter().map(|s| s.peekable()).collect(),
-    })
-}
-
 impl DbQuerier<'_> {
     fn head_select<'b>(
         &'b self,
@@ -1035,7 +1023,7 @@ impl Querier for DbQuerier<'_> {
             }
         }
         sets.push(self.head_select(mint, maxt, matchers, hints)?);
-        Ok(merged(sets))
+        Ok(crate::merge::merge_series_sets(sets))
     }
 
     fn label_names(
@@ -1124,7 +1112,7 @@ impl Querier for Db {
             matchers,
             hints,
         )?);
-        Ok(merged(sets))
+        Ok(crate::merge::merge_series_sets(sets))
     }
 
     fn label_names(
@@ -1145,145 +1133,6 @@ impl Querier for Db {
     ) -> Result<Vec<String>, ModelError> {
         self.querier(mint, maxt)
             .label_values(mint, maxt, name, matchers)
-    }
-}
-
-/// Merges series sets sorted by labels; equal label sets become one series.
-struct MergeSet<'a> {
-    sets: Vec<std::iter::Peekable<SeriesSet<'a>>>,
-}
-
-impl<'a> Iterator for MergeSet<'a> {
-    type Item = Result<Box<dyn Series + 'a>, ModelError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Errors first.
-        for s in &mut self.sets {
-            if matches!(s.peek(), Some(Err(_))) {
-                return s.next();
-            }
-        }
-        let mut min: Option<&Labels> = None;
-        for s in &mut self.sets {
-            if let Some(Ok(x)) = s.peek() {
-                if min.is_none_or(|m| x.labels() < m) {
-                    min = Some(x.labels());
-                }
-            }
-        }
-        let min = min?.clone();
-        let mut parts: Vec<Box<dyn Series + 'a>> = Vec::new();
-        for s in &mut self.sets {
-            if matches!(s.peek(), Some(Ok(x)) if *x.labels() == min) {
-                if let Some(Ok(x)) = s.next() {
-                    parts.push(x);
-                }
-            }
-        }
-        if parts.len() == 1 {
-            return parts.pop().map(Ok);
-        }
-        Some(Ok(Box::new(MergedSeries { labels: min, parts })))
-    }
-}
-
-struct MergedSeries<'a> {
-    labels: Labels,
-    parts: Vec<Box<dyn Series + 'a>>,
-}
-
-impl Series for MergedSeries<'_> {
-    fn labels(&self) -> &Labels {
-        &self.labels
-    }
-    fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(MergeIter {
-            its: self.parts.iter().map(|p| p.iter()).collect(),
-            cur: Vec::new(),
-            at: None,
-        })
-    }
-}
-
-/// Merges sample iterators; at equal timestamps the last iterator wins.
-struct MergeIter<'a> {
-    its: Vec<Box<dyn SampleIterator + 'a>>,
-    /// The current sample of each iterator (`None`: exhausted); empty before the first move.
-    cur: Vec<Option<Sample>>,
-    at: Option<Sample>,
-}
-
-impl MergeIter<'_> {
-    fn pick(&mut self) -> ValueKind {
-        let mut best: Option<Sample> = None;
-        for s in self.cur.iter().flatten() {
-            // `<=`: a later iterator wins ties.
-            if best.is_none_or(|b| s.t <= b.t) {
-                best = Some(*s);
-            }
-        }
-        self.at = best;
-        if best.is_some() {
-            ValueKind::Float
-        } else {
-            ValueKind::None
-        }
-    }
-}
-
-impl SampleIterator for MergeIter<'_> {
-    fn next(&mut self) -> ValueKind {
-        if self.cur.is_empty() {
-            self.cur = self
-                .its
-                .iter_mut()
-                .map(|it| (it.next() == ValueKind::Float).then(|| it.at()))
-                .collect();
-        } else if let Some(at) = self.at {
-            for (c, it) in self.cur.iter_mut().zip(self.its.iter_mut()) {
-                if c.is_some_and(|s| s.t == at.t) {
-                    *c = (it.next() == ValueKind::Float).then(|| it.at());
-                }
-            }
-        } else {
-            return ValueKind::None;
-        }
-        self.pick()
-    }
-
-    fn seek(&mut self, t: i64) -> ValueKind {
-        if self.cur.is_empty() {
-            self.cur = self
-                .its
-                .iter_mut()
-                .map(|it| (it.seek(t) == ValueKind::Float).then(|| it.at()))
-                .collect();
-            return self.pick();
-        }
-        if self.at.is_some_and(|a| a.t >= t) {
-            return ValueKind::Float;
-        }
-        for (c, it) in self.cur.iter_mut().zip(self.its.iter_mut()) {
-            if c.is_some_and(|s| s.t < t) {
-                *c = (it.seek(t) == ValueKind::Float).then(|| it.at());
-            }
-        }
-        self.pick()
-    }
-
-    fn at(&self) -> Sample {
-        self.at.unwrap_or(Sample {
-            t: i64::MIN,
-            v: 0.0,
-        })
-    }
-
-    fn at_t(&self) -> i64 {
-        self.at.map_or(i64::MIN, |s| s.t)
-    }
-
-    fn err(&self) -> Option<&ModelError> {
-        self.its.iter().find_map(|it| it.err())
     }
 }
 

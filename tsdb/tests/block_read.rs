@@ -19,24 +19,6 @@ fn v1() -> Option<PathBuf> {
     lookout_testkit::shared_path("datasets/metrics/prometheus-block-index-v1/index_format_v1")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            let mut p = std::fs::metadata(to.join(e.file_name()))
-                .unwrap()
-                .permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            p.set_readonly(false);
-            std::fs::set_permissions(to.join(e.file_name()), p).unwrap();
-        }
-    }
-}
-
 type Dump = Vec<(Labels, Vec<Sample>)>;
 
 fn collect(q: &dyn Querier, mint: i64, maxt: i64, sel: &str) -> Result<Dump, String> {
@@ -209,7 +191,7 @@ fn tombstoned_samples_are_hidden() {
     let Some(src) = golden() else { return };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
     let dir = tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F");
-    copy_dir(&src, &dir);
+    lookout_testkit::copy_dir(&src, &dir);
     let before = Block::open(&dir).unwrap();
     let ids = before.index().postings("", "").unwrap();
     let all = collect(&before, i64::MIN, i64::MAX, "{__name__=~'.+'}").unwrap();
@@ -352,7 +334,7 @@ fn corrupt_files_are_reported_with_file_and_offset() {
     let Some(src) = golden() else { return };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
     let dir = tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F");
-    copy_dir(&src, &dir);
+    lookout_testkit::copy_dir(&src, &dir);
     let index = std::fs::read(dir.join("index")).unwrap();
     let chunks = std::fs::read(dir.join("chunks/000001")).unwrap();
     let (mut errors, mut clean) = (0, 0);
@@ -409,7 +391,7 @@ fn corrupt_v1_index_is_reported() {
     let Some(src) = v1() else { return };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
     let dir = tmp.path().join("01DXXFZDYD1MQW6079WK0K6EDQ");
-    copy_dir(&src, &dir);
+    lookout_testkit::copy_dir(&src, &dir);
     let index = std::fs::read(dir.join("index")).unwrap();
     let mut errors = 0;
     for i in (0..index.len()).step_by(5) {
@@ -434,8 +416,8 @@ fn corrupt_block_leaves_the_others_readable() {
         return;
     };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
-    copy_dir(&g, &tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F"));
-    copy_dir(&v, &tmp.path().join("01DXXFZDYD1MQW6079WK0K6EDQ"));
+    lookout_testkit::copy_dir(&g, &tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F"));
+    lookout_testkit::copy_dir(&v, &tmp.path().join("01DXXFZDYD1MQW6079WK0K6EDQ"));
     let idx = tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F/index");
     let mut b = std::fs::read(&idx).unwrap();
     let n = b.len();

@@ -407,7 +407,7 @@ fn open_deletes_compacted_parents_and_deletable_blocks() {
     db.compact().unwrap();
     let first = db.blocks();
     assert_eq!(first.len(), 1);
-    copy_dir(
+    lookout_testkit::copy_dir(
         &tmp.path().join(&first[0].ulid),
         &aside.path().join(&first[0].ulid),
     );
@@ -422,7 +422,7 @@ fn open_deletes_compacted_parents_and_deletable_blocks() {
         .clone();
     db.close().unwrap();
     // Put the parent back, as if deletion never happened.
-    copy_dir(
+    lookout_testkit::copy_dir(
         &aside.path().join(&first[0].ulid),
         &tmp.path().join(&first[0].ulid),
     );
@@ -754,19 +754,6 @@ fn sigkill_during_retention_loses_only_expired_data() {
 // ---------------------------------------------------------------------------------------------
 // Prometheus 2.42 interop.
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// A data directory written by Prometheus 2.42 (its WAL and head chunks, plus a promtool
 /// block) opens in our Db, is queried, keeps ingesting, and compacts.
 #[test]
@@ -777,8 +764,8 @@ fn opens_prometheus_data_dir_and_keeps_ingesting() {
         return;
     };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
-    copy_dir(&shared.join("selfscrape-data"), tmp.path());
-    copy_dir(
+    lookout_testkit::copy_dir(&shared.join("selfscrape-data"), tmp.path());
+    lookout_testkit::copy_dir(
         &shared.join("block/01M80EW3P5VYV0B203ZE6FRZ3F"),
         &tmp.path().join("01M80EW3P5VYV0B203ZE6FRZ3F"),
     );

@@ -164,19 +164,6 @@ fn sigkill_loses_no_committed_sample() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// Replays the WAL Prometheus 2.42 wrote while scraping itself, and checks that our head cut the
 /// same first chunk of every series, byte for byte, as the one Prometheus m-mapped to
 /// `chunks_head/`.
@@ -188,7 +175,7 @@ fn replays_prometheus_selfscrape_wal() {
         return;
     };
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
-    copy_dir(&src, tmp.path());
+    lookout_testkit::copy_dir(&src, tmp.path());
     let mmapped = read_head_chunks(&tmp.path().join("chunks_head")).unwrap();
     assert_eq!(mmapped.len(), 336);
     let opts = HeadOptions::default().flavor(ChunkFlavor::Prometheus2);

@@ -1032,13 +1032,11 @@ impl Querier for DbQuerier<'_> {
         maxt: i64,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, ModelError> {
-        let mut all: Vec<String> = self.head.label_names(mint, maxt, matchers)?;
-        for b in &self.blocks {
-            all.extend(b.block.label_names(mint, maxt, matchers)?);
-        }
-        all.sort();
-        all.dedup();
-        Ok(all)
+        let blocks = self.blocks.iter();
+        crate::merge::sorted_union(
+            std::iter::once(self.head.label_names(mint, maxt, matchers))
+                .chain(blocks.map(|b| b.block.label_names(mint, maxt, matchers))),
+        )
     }
 
     fn label_values(
@@ -1048,13 +1046,11 @@ impl Querier for DbQuerier<'_> {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, ModelError> {
-        let mut all: Vec<String> = self.head.label_values(mint, maxt, name, matchers)?;
-        for b in &self.blocks {
-            all.extend(b.block.label_values(mint, maxt, name, matchers)?);
-        }
-        all.sort();
-        all.dedup();
-        Ok(all)
+        let blocks = self.blocks.iter();
+        crate::merge::sorted_union(
+            std::iter::once(self.head.label_values(mint, maxt, name, matchers))
+                .chain(blocks.map(|b| b.block.label_values(mint, maxt, name, matchers))),
+        )
     }
 }
 

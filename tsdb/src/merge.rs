@@ -69,11 +69,11 @@ impl Querier for MergeQuerier<'_> {
         maxt: i64,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, ModelError> {
-        let mut all = BTreeSet::new();
-        for q in &self.queriers {
-            all.extend(q.label_names(mint, maxt, matchers)?);
-        }
-        Ok(all.into_iter().collect())
+        sorted_union(
+            self.queriers
+                .iter()
+                .map(|q| q.label_names(mint, maxt, matchers)),
+        )
     }
 
     fn label_values(
@@ -83,12 +83,24 @@ impl Querier for MergeQuerier<'_> {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, ModelError> {
-        let mut all = BTreeSet::new();
-        for q in &self.queriers {
-            all.extend(q.label_values(mint, maxt, name, matchers)?);
-        }
-        Ok(all.into_iter().collect())
+        sorted_union(
+            self.queriers
+                .iter()
+                .map(|q| q.label_values(mint, maxt, name, matchers)),
+        )
     }
+}
+
+/// The sorted, deduplicated union of several queriers' label names or values; the first
+/// error wins.
+pub(crate) fn sorted_union(
+    lists: impl IntoIterator<Item = Result<Vec<String>, ModelError>>,
+) -> Result<Vec<String>, ModelError> {
+    let mut all = BTreeSet::new();
+    for list in lists {
+        all.extend(list?);
+    }
+    Ok(all.into_iter().collect())
 }
 
 /// Merges sorted series sets into one sorted set; equal label sets become one chained series.

@@ -6,17 +6,30 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use lookout_promql::{parse_with, ParseOptions, Parser};
 
-/// The expressions of Prometheus' `BenchmarkParser` (promql/parser/parse_test.go).
+/// The expressions of Prometheus 2.42's `BenchmarkParser` (promql/parser/parse_test.go), in
+/// its order: the valid cases, then the ones that must fail (`should_fail`), so that the numbers
+/// line up with `go test -bench BenchmarkParser` expression by expression.
 const UPSTREAM_BENCH: &[&str] = &[
     "a",
     "metric",
     "1",
-    "1 + 1",
-    "1 + 1 + 1",
+    "1 >= bool 1",
+    "1 + 2/(3*1)",
     "foo or bar",
-    "foo or bar or baz",
-    r#"foo{a="b", c="d", e="f", g="h"}"#,
-    r#"sum(rate(http_requests_total{job="api-server"}[5m])) by (instance)"#,
+    "foo and bar unless baz or qux",
+    "bar + on(foo) bla / on(baz, buz) group_right(test) blub",
+    "foo / ignoring(test,blub) group_left(blub) bar",
+    "foo - ignoring(test,blub) group_right(bar,foo) bar",
+    r#"foo{a="b", foo!="bar", test=~"test", bar!~"baz"}"#,
+    r#"min_over_time(rate(foo{bar="baz"}[2s])[5m:])[4m:3s]"#,
+    "sum without(and, by, avg, count, alert, annotations)(some_metric) [30m:10s]",
+    // should_fail
+    "(",
+    "}",
+    "1 or 1",
+    "1 or on(bar) foo",
+    "foo unless on(bar) group_left(baz) bar",
+    "test[5d] OFFSET 10s [10m:5s]",
 ];
 
 const DASHBOARD: &str = r#"sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) / sum by (job) (rate(http_requests_total[5m]))"#;

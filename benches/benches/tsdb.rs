@@ -3,20 +3,30 @@
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 //!
 //! Shapes:
-//! - `xor/prometheus_shape`: Prometheus' `BenchmarkXORAppender`/`BenchmarkXORIterator` data
-//!   (t += 1000 ms, v += 100, 250 samples per chunk).
+//! - `xor/prometheus_shape`: Prometheus 2.42's `BenchmarkXORAppender`/`BenchmarkXORIterator`
+//!   data (tsdb/chunkenc/chunk_test.go): from t = 1234123324, v = 1243535.123, t += 1000 ms and
+//!   v += 100 per sample; the iterator decodes one chunk of the first 250 such samples over and
+//!   over, the appender appends the first 251 to a new chunk over and over. Here 400 copies of
+//!   each.
+//! - `xor/decode/*` reads through `XorIterator::next`/`at` (what Go's benchmark does);
+//!   `xor/decode_batch/*` decodes whole chunks into a reused `Vec` (`decode_xor_into`).
 //! - `xor/real_selfscrape`: the counters and gauges Prometheus 2.42 scraped from itself
 //!   (`prometheus-2.42-generated/selfscrape-data`), 120-sample chunks.
 //! - `xor/alp_*`: the high-entropy float datasets (ALP row groups) at 15 s spacing, 120 per chunk.
-//! - `head/ingest_20k`: the label sets of `20kseries.json` (10,000 series), one commit per scrape,
-//!   WAL on (snappy, default fsync policy), appends by series reference after the first scrape as
-//!   `promtool tsdb bench write` does.
+//! - `head/ingest_20k`: the label sets of `20kseries.json` (10,000 series), one commit per shard
+//!   of 1,000 series per scrape, WAL on (default fsync policy), appends by series reference after
+//!   the first scrape as `promtool tsdb bench write` does. `promtool` opens its TSDB with a zero
+//!   `tsdb.Options`, so its WAL is uncompressed; `scrape_10k_series_wal` is that configuration,
+//!   `scrape_10k_series_wal_snappy` the server default (snappy records).
 //!
 //! - `block/select_1000x2h`: a block of 1,000 series × 2 h of 15 s samples (480 each, written by
 //!   the block writer), every series selected through `Querier::select` on the memory-mapped
 //!   block and every sample decoded (target ≥ 200 M samples/s): random-increment counters in
 //!   `block/select_1000x2h`, a typical mix in `block/select_1000x2h_mixed`;
-//!   `block/select_10pct` selects 100 series by a regex matcher.
+//!   `block/select_10pct` selects 100 series by a regex matcher. These read samples in batches
+//!   (`SampleIterator::next_batch`); `block/select_1000x2h_next` reads the first block one
+//!   sample at a time through `next`/`at` for comparison. `block/select_2blocks_merged(_next)`
+//!   reads it with the next 2 h block through a `MergeQuerier` (each series a chain of two).
 //!
 //! Outside criterion the run prints the full `promtool tsdb bench write` workload
 //! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
@@ -29,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use lookout_model::{Labels, Querier, SampleIterator, SelectHints, ValueKind};
-use lookout_tsdb::{Head, HeadOptions, SeriesRef, XorChunk, XorIterator};
+use lookout_tsdb::{Head, HeadOptions, SeriesRef, WalOptions, XorChunk, XorIterator};
 
 /// Counts live heap bytes so the head's memory per series can be measured.
 struct Counting;
@@ -61,16 +71,17 @@ static ALLOC: Counting = Counting;
 
 type Series = Vec<(i64, f64)>;
 
-fn prometheus_shape(n: usize) -> Vec<Series> {
+/// `chunks` copies of a chunk of the first `per_chunk` samples of Go's benchmark data.
+fn prometheus_shape(chunks: usize, per_chunk: usize) -> Vec<Series> {
     let (mut t, mut v) = (1_234_123_324i64, 1_243_535.123f64);
-    let all: Vec<(i64, f64)> = (0..n)
+    let one: Series = (0..per_chunk)
         .map(|_| {
             t += 1000;
             v += 100.0;
             (t, v)
         })
         .collect();
-    all.chunks(250).map(<[_]>::to_vec).collect()
+    vec![one; chunks]
 }
 
 fn selfscrape_series() -> Option<Vec<Series>> {
@@ -138,10 +149,14 @@ fn encode_all(series: &[Series]) -> Vec<Vec<u8>> {
 }
 
 fn bench_xor(c: &mut Criterion) {
-    let mut sets: Vec<(String, Vec<Series>)> =
-        vec![("prometheus_shape".into(), prometheus_shape(250 * 400))];
+    // (name, series to encode, series to decode)
+    let mut sets: Vec<(String, Vec<Series>, Vec<Series>)> = vec![(
+        "prometheus_shape".into(),
+        prometheus_shape(400, 251),
+        prometheus_shape(400, 250),
+    )];
     match selfscrape_series() {
-        Some(s) => sets.push(("real_selfscrape".into(), s)),
+        Some(s) => sets.push(("real_selfscrape".into(), s.clone(), s)),
         None => eprintln!("skipping real_selfscrape: shared data not found"),
     }
     for name in [
@@ -152,11 +167,15 @@ fn bench_xor(c: &mut Criterion) {
         "nyc29_tw.bin",
     ] {
         if let Some(s) = alp_series(name) {
-            sets.push((format!("alp_{}", name.trim_end_matches(".bin")), s));
+            sets.push((
+                format!("alp_{}", name.trim_end_matches(".bin")),
+                s.clone(),
+                s,
+            ));
         }
     }
     let mut g = c.benchmark_group("xor");
-    for (name, series) in &sets {
+    for (name, enc_series, series) in &sets {
         let n: usize = series.iter().map(Vec::len).sum();
         let chunks = encode_all(series);
         let bytes: usize = chunks.iter().map(Vec::len).sum();
@@ -165,10 +184,11 @@ fn bench_xor(c: &mut Criterion) {
             bytes as f64 / n as f64,
             bytes as f64 * 8.0 / n as f64
         );
-        g.throughput(Throughput::Elements(n as u64));
+        let n_enc: usize = enc_series.iter().map(Vec::len).sum();
+        g.throughput(Throughput::Elements(n_enc as u64));
         g.bench_function(format!("encode/{name}"), |b| {
             b.iter(|| {
-                for s in series {
+                for s in enc_series {
                     let mut c = XorChunk::new();
                     for &(t, v) in s {
                         c.append(t, v).expect("fits");
@@ -177,6 +197,7 @@ fn bench_xor(c: &mut Criterion) {
                 }
             })
         });
+        g.throughput(Throughput::Elements(n as u64));
         g.bench_function(format!("decode/{name}"), |b| {
             b.iter(|| {
                 let mut acc = 0i64;
@@ -186,6 +207,21 @@ fn bench_xor(c: &mut Criterion) {
                         acc = acc.wrapping_add(it.at_t());
                         black_box(it.at().v);
                     }
+                }
+                black_box(acc)
+            })
+        });
+        let mut buf = Vec::new();
+        g.bench_function(format!("decode_batch/{name}"), |b| {
+            b.iter(|| {
+                let mut acc = 0i64;
+                for ch in &chunks {
+                    let err = lookout_tsdb::decode_xor_into(ch, &mut buf);
+                    assert!(err.is_none(), "corrupt chunk");
+                    for s in &buf {
+                        acc = acc.wrapping_add(s.t);
+                    }
+                    black_box(buf.last().map(|s| s.v));
                 }
                 black_box(acc)
             })
@@ -237,27 +273,57 @@ fn bench_head(c: &mut Criterion) {
     let mut g = c.benchmark_group("head");
     g.sample_size(10);
     g.throughput(Throughput::Elements(labels.len() as u64));
-    g.bench_function("ingest_20k/scrape_10k_series_wal", |b| {
-        b.iter_custom(|iters| {
-            let tmp = tempfile::tempdir().expect("tempdir");
-            let (head, _) = Head::open(tmp.path(), HeadOptions::default()).expect("open");
-            let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
-            let refs = first_scrape(&head, &labels, &mut values);
-            let start = Instant::now();
-            for i in 0..iters {
-                scrape(&head, &refs, &mut values, (i as i64 + 1) * 30_000);
-            }
-            start.elapsed()
-        })
-    });
+    for (name, compress) in [
+        ("ingest_20k/scrape_10k_series_wal", false),
+        ("ingest_20k/scrape_10k_series_wal_snappy", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let tmp = tempfile::tempdir().expect("tempdir");
+                let (head, _) = Head::open(tmp.path(), head_opts(compress)).expect("open");
+                let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
+                let refs = first_scrape(&head, &labels, &mut values);
+                let start = Instant::now();
+                for i in 0..iters {
+                    scrape(&head, &refs, &mut values, (i as i64 + 1) * 30_000);
+                }
+                start.elapsed()
+            })
+        });
+    }
     g.finish();
+}
+
+/// CPU time of the whole process (user and system), in seconds: on a shared machine the
+/// ingestion rate per CPU-second is what compares with `promtool tsdb bench write`'s
+/// `user + sys` time.
+fn process_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes to it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// Head options with the WAL snappy-compressed or not. `promtool tsdb bench write` opens its
+/// TSDB with a zero `tsdb.Options`, so its WAL is not compressed: the side-by-side runs use
+/// `false`; `true` is the Prometheus server's default.
+fn head_opts(compress: bool) -> HeadOptions {
+    let mut opts = HeadOptions::default();
+    opts.wal = WalOptions::default().compress(compress);
+    opts
 }
 
 /// The full `promtool tsdb bench write` workload, once: ingestion, memory, bytes per sample,
 /// replay.
-fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
+fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
     let before = LIVE.load(Ordering::Relaxed);
-    let (head, _) = Head::open(dir, HeadOptions::default()).expect("open");
+    let (head, _) = Head::open(dir, head_opts(compress)).expect("open");
     let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
     let refs = first_scrape(&head, labels, &mut values);
     let after_create = LIVE.load(Ordering::Relaxed);
@@ -265,6 +331,7 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
     // of 100 scrapes; here one thread per core, each owning every n-th shard.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let barrier = std::sync::Barrier::new(threads);
+    let cpu0 = process_cpu_s();
     let start = Instant::now();
     let shards: Vec<(&[SeriesRef], &mut [f64])> =
         refs.chunks(1000).zip(values.chunks_mut(1000)).collect();
@@ -290,6 +357,7 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
         }
     });
     let el = start.elapsed();
+    let cpu = process_cpu_s() - cpu0;
     let n = labels.len() as f64 * (scrapes - 1) as f64;
     let after = LIVE.load(Ordering::Relaxed);
     let (mut chunk_bytes, mut open_bytes, mut samples) = (0usize, 0usize, 0usize);
@@ -307,10 +375,16 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
     let per_series_after =
         (after.saturating_sub(before).saturating_sub(open_bytes)) as f64 / labels.len() as f64;
     eprintln!(
-        "head/full_workload: {} series x {scrapes} scrapes, {threads} threads: {:.2} M samples/s ({:.2} s), WAL on",
+        "head/full_workload: {} series x {scrapes} scrapes, {threads} threads: {:.2} M samples/s ({:.2} s), WAL on{}",
         labels.len(),
         n / el.as_secs_f64() / 1e6,
-        el.as_secs_f64()
+        el.as_secs_f64(),
+        if compress { ", snappy" } else { ", uncompressed as promtool's" }
+    );
+    eprintln!(
+        "head/full_workload: {:.2} CPU-s: {:.2} M samples per CPU-second",
+        cpu,
+        n / cpu / 1e6
     );
     eprintln!(
         "head/memory: {per_series:.0} B/series after creation (incl. 128 B open-chunk buffer), \
@@ -325,10 +399,11 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64) {
     );
     head.close().expect("close");
     let start = Instant::now();
-    let (head, st) = Head::open(dir, HeadOptions::default()).expect("reopen");
+    let (head, st) = Head::open(dir, head_opts(compress)).expect("reopen");
     let el = start.elapsed();
     eprintln!(
-        "wal/replay: {} samples in {:.2} s: {:.2} M samples/s",
+        "wal/replay{}: {} samples in {:.2} s: {:.2} M samples/s",
+        if compress { " (snappy)" } else { "" },
         st.samples,
         el.as_secs_f64(),
         st.samples as f64 / el.as_secs_f64() / 1e6
@@ -344,17 +419,19 @@ fn bench_full(_c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3000);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    full_workload(tmp.path(), &labels, scrapes);
+    for compress in [false, true] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        full_workload(tmp.path(), &labels, scrapes, compress);
+    }
 }
 
-/// A block of `n` series × 2 h of 15 s samples in `parent`; returns its directory. With
+/// A block of `n` series × 2 h of 15 s samples from `start` (a 2 h boundary) in `parent`;
+/// returns its directory. With
 /// `mixed`, series are shaped like a typical Prometheus: 40 % constant (`up`, info metrics),
 /// 30 % counters with a steady rate, 30 % counters with random increments; without, every
 /// series is a random-increment counter (the hardest case for XOR decoding).
-fn bench_block_dir(parent: &Path, n: usize, mixed: bool) -> std::path::PathBuf {
+fn bench_block_dir(parent: &Path, n: usize, mixed: bool, start: i64) -> std::path::PathBuf {
     use lookout_tsdb::block_writer::BlockWriter;
-    let start = 1_700_006_400_000i64; // a 2 h boundary
     let mut w = BlockWriter::create(parent, start, start + 7_200_000).expect("block writer");
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for i in 0..n {
@@ -386,7 +463,34 @@ fn bench_block_dir(parent: &Path, n: usize, mixed: bool) -> std::path::PathBuf {
     parent.join(meta.ulid)
 }
 
-fn drain(b: &lookout_tsdb::Block, ms: &[lookout_model::Matcher]) -> (usize, f64) {
+/// Selects `ms` from the block and reads every sample in batches (`next_batch`), as a
+/// query engine draining series does; returns the count and the sum of the values.
+fn drain(b: &dyn Querier, ms: &[lookout_model::Matcher]) -> (usize, f64) {
+    let set = b
+        .select(i64::MIN, i64::MAX, ms, &SelectHints::default())
+        .expect("select");
+    let (mut n, mut sum) = (0usize, 0.0);
+    let mut buf = Vec::with_capacity(1024);
+    for s in set {
+        let s = s.expect("series");
+        let mut it = s.iter();
+        loop {
+            buf.clear();
+            let k = it.next_batch(&mut buf, 1024);
+            n += buf.len();
+            for s in &buf {
+                sum += s.v;
+            }
+            if k != ValueKind::Float {
+                break;
+            }
+        }
+    }
+    (n, sum)
+}
+
+/// [`drain`] one sample at a time through `next` and `at`.
+fn drain_next(b: &dyn Querier, ms: &[lookout_model::Matcher]) -> (usize, f64) {
     let set = b
         .select(i64::MIN, i64::MAX, ms, &SelectHints::default())
         .expect("select");
@@ -403,20 +507,32 @@ fn drain(b: &lookout_tsdb::Block, ms: &[lookout_model::Matcher]) -> (usize, f64)
 }
 
 fn bench_block(c: &mut Criterion) {
+    let start = 1_700_006_400_000i64;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = bench_block_dir(tmp.path(), 1000, false);
+    let dir = bench_block_dir(tmp.path(), 1000, false, start);
     let block = lookout_tsdb::Block::open(&dir).expect("open block");
     let mixed_tmp = tempfile::tempdir().expect("tempdir");
-    let mixed_dir = bench_block_dir(mixed_tmp.path(), 1000, true);
+    let mixed_dir = bench_block_dir(mixed_tmp.path(), 1000, true, start);
     let mixed = lookout_tsdb::Block::open(&mixed_dir).expect("open block");
+    let later_tmp = tempfile::tempdir().expect("tempdir");
+    let later_dir = bench_block_dir(later_tmp.path(), 1000, false, start + 7_200_000);
+    let later = lookout_tsdb::Block::open(&later_dir).expect("open block");
+    let merged = lookout_tsdb::MergeQuerier::new(vec![&block, &later]);
     let all = lookout_model::parse_selector(r#"{job="bench"}"#).expect("selector");
     let some =
         lookout_model::parse_selector(r#"{instance=~"host-000[0-9][0-9]"}"#).expect("selector");
     assert_eq!(drain(&block, &all).0, 480_000);
+    assert_eq!(drain(&block, &all), drain_next(&block, &all));
+    assert_eq!(drain(&mixed, &all), drain_next(&mixed, &all));
+    assert_eq!(drain(&merged, &all).0, 960_000);
+    assert_eq!(drain(&merged, &all), drain_next(&merged, &all));
     let mut g = c.benchmark_group("block");
     g.throughput(Throughput::Elements(480_000));
     g.bench_function("select_1000x2h", |b| {
         b.iter(|| black_box(drain(&block, &all)))
+    });
+    g.bench_function("select_1000x2h_next", |b| {
+        b.iter(|| black_box(drain_next(&block, &all)))
     });
     g.bench_function("select_1000x2h_mixed", |b| {
         b.iter(|| black_box(drain(&mixed, &all)))
@@ -424,6 +540,13 @@ fn bench_block(c: &mut Criterion) {
     g.throughput(Throughput::Elements(48_000));
     g.bench_function("select_10pct", |b| {
         b.iter(|| black_box(drain(&block, &some)))
+    });
+    g.throughput(Throughput::Elements(960_000));
+    g.bench_function("select_2blocks_merged", |b| {
+        b.iter(|| black_box(drain(&merged, &all)))
+    });
+    g.bench_function("select_2blocks_merged_next", |b| {
+        b.iter(|| black_box(drain_next(&merged, &all)))
     });
     g.finish();
 }

@@ -30,6 +30,7 @@ mod name;
 mod quote;
 mod regex;
 mod sample;
+mod small_str;
 mod storage;
 mod time;
 
@@ -47,6 +48,7 @@ pub use crate::sample::{
     go_nan, is_stale_nan, stale_nan, Sample, SampleIterator, SliceIterator, ValueKind, GO_NAN_BITS,
     STALE_NAN_BITS,
 };
+pub use crate::small_str::SmallStr;
 pub use crate::storage::{MemStorage, Querier, SelectHints, Series, SeriesSet};
 pub use crate::time::{
     civil_from_days, days_in_month, format_duration, parse_duration, parse_timestamp,

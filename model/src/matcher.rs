@@ -1,12 +1,14 @@
 //! Label matchers (`=`, `!=`, `=~`, `!~`) and selector parsing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::labels::{read_ident, read_string, skip_ws, Labels};
 use crate::name::{is_legacy_label_name, METRIC_NAME};
 use crate::quote::write_go_quoted;
 use crate::regex::{GoRegex, RegexOptions};
+use crate::small_str::SmallStr;
 
 /// The four kinds of label matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,12 +53,25 @@ impl fmt::Display for MatchType {
 /// assert!(m.matches("web"));
 /// assert!(!m.matches("webserver"));
 /// ```
+///
+/// Names and values are [`SmallStr`]s and the compiled regex is shared, so building an `=`
+/// matcher from short strings and cloning any matcher do not allocate.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    name: String,
-    value: String,
+    name: SmallStr,
+    value: SmallStr,
     kind: MatchType,
-    re: Option<GoRegex>,
+    re: Option<Arc<GoRegex>>,
+}
+
+/// The label name, borrowed as a `'static` string when it is `__name__`.
+#[inline]
+fn label_name(name: &str) -> SmallStr {
+    if name == METRIC_NAME {
+        SmallStr::from_static(METRIC_NAME)
+    } else {
+        SmallStr::new(name)
+    }
 }
 
 impl Matcher {
@@ -74,35 +89,58 @@ impl Matcher {
         opts: RegexOptions,
     ) -> Result<Matcher, Error> {
         let re = match kind {
-            MatchType::Regex | MatchType::NotRegex => Some(GoRegex::with_options(value, opts)?),
+            MatchType::Regex | MatchType::NotRegex => {
+                Some(Arc::new(GoRegex::with_options(value, opts)?))
+            }
             _ => None,
         };
         Ok(Matcher {
-            name: name.to_string(),
-            value: value.to_string(),
+            name: label_name(name),
+            value: SmallStr::new(value),
             kind,
             re,
         })
     }
 
     /// Shorthand for an `=` matcher, which cannot fail.
+    #[inline]
     pub fn equal(name: &str, value: &str) -> Matcher {
         Matcher {
-            name: name.to_string(),
-            value: value.to_string(),
+            name: label_name(name),
+            value: SmallStr::new(value),
+            kind: MatchType::Equal,
+            re: None,
+        }
+    }
+
+    /// The `__name__="value"` matcher of a metric name, taking the name as it is (cloning a
+    /// [`SmallStr`] does not allocate, so a parser can keep the name and the matcher both).
+    #[inline]
+    pub fn metric_name(value: SmallStr) -> Matcher {
+        Matcher {
+            name: SmallStr::from_static(METRIC_NAME),
+            value,
             kind: MatchType::Equal,
             re: None,
         }
     }
 
     /// The label name.
+    #[inline]
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The string or regex as written.
+    #[inline]
     pub fn value(&self) -> &str {
-        &self.value
+        self.value.as_str()
+    }
+
+    /// Whether the label name is `name`, comparing bytes (cheaper than `name() == name`).
+    #[inline]
+    pub fn has_name(&self, name: &str) -> bool {
+        self.name.as_bytes() == name.as_bytes()
     }
 
     /// The operator.
@@ -112,15 +150,15 @@ impl Matcher {
 
     /// The compiled regex of a `=~` or `!~` matcher.
     pub fn regex(&self) -> Option<&GoRegex> {
-        self.re.as_ref()
+        self.re.as_deref()
     }
 
     /// Whether a label value matches (`""` stands for a missing label).
     #[inline]
     pub fn matches(&self, value: &str) -> bool {
         match (&self.kind, &self.re) {
-            (MatchType::Equal, _) => value == self.value,
-            (MatchType::NotEqual, _) => value != self.value,
+            (MatchType::Equal, _) => value.as_bytes() == self.value.as_bytes(),
+            (MatchType::NotEqual, _) => value.as_bytes() != self.value.as_bytes(),
             (MatchType::Regex, Some(re)) => re.is_match(value),
             (MatchType::NotRegex, Some(re)) => !re.is_match(value),
             // Regex kinds are always built with a compiled regex.
@@ -130,7 +168,7 @@ impl Matcher {
 
     /// Whether the matcher accepts a label set (reading its own label, `""` if missing).
     pub fn matches_labels(&self, labels: &Labels) -> bool {
-        self.matches(labels.get(&self.name).unwrap_or(""))
+        self.matches(labels.get(self.name()).unwrap_or(""))
     }
 
     /// Whether the matcher accepts the empty string, that is, series that lack the label.
@@ -166,13 +204,14 @@ impl Eq for Matcher {}
 /// does.
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if is_legacy_label_name(&self.name) {
-            f.write_str(&self.name)?;
+        let name = self.name();
+        if is_legacy_label_name(name) {
+            f.write_str(name)?;
         } else {
-            write_go_quoted(f, &self.name)?;
+            write_go_quoted(f, name)?;
         }
         f.write_str(self.kind.as_str())?;
-        write_go_quoted(f, &self.value)
+        write_go_quoted(f, self.value())
     }
 }
 
@@ -246,7 +285,7 @@ pub fn parse_selector_with(s: &str, opts: RegexOptions) -> Result<Vec<Matcher>, 
         };
         match kind {
             None if quoted && matches!(rest.as_bytes().first(), Some(b',') | Some(b'}')) => {
-                if out.iter().any(|m: &Matcher| m.name == METRIC_NAME) {
+                if out.iter().any(|m: &Matcher| m.has_name(METRIC_NAME)) {
                     return Err(Error::parse(at, "metric name given twice"));
                 }
                 out.push(Matcher::equal(METRIC_NAME, &name));

@@ -15,6 +15,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use rustc_hash::FxHashSet;
 
 use crate::error::Error;
+use crate::small_str::SmallStr;
 
 /// How a [`GoRegex`] is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,16 +61,16 @@ impl Default for RegexOptions {
 /// A compiled Go-syntax regex.
 #[derive(Clone)]
 pub struct GoRegex {
-    pattern: String,
-    /// The full Rust pattern (translated, anchored and flagged as the options say).
-    full: Box<str>,
-    size_limit: usize,
+    pattern: SmallStr,
+    opts: RegexOptions,
     /// Compiled on first use when the pattern is small enough that compiling cannot fail;
     /// compiled at construction otherwise, so that size errors surface there.
     regex: OnceLock<regex::Regex>,
     strategy: Strategy,
-    /// Go group names by capture index (index 0 is the whole match and has none).
-    group_names: Vec<Option<String>>,
+    /// The number of capture groups, counting the whole match.
+    captures: usize,
+    /// Go group names with their capture index.
+    names: Vec<(String, usize)>,
 }
 
 impl fmt::Debug for GoRegex {
@@ -90,19 +91,26 @@ impl GoRegex {
 
     /// Compiles `pattern` with the given options.
     pub fn with_options(pattern: &str, opts: RegexOptions) -> Result<GoRegex, Error> {
+        // The shapes label matchers mostly use (`api`, `5..`, `GET|POST`, `api.*`) are read
+        // directly; they are always valid, have no groups and compile far below any size
+        // limit, so the regex engine is only built should someone ask for it.
+        if opts.anchored {
+            if let Some(strategy) = simple_strategy(pattern, opts.dot_matches_newline) {
+                return Ok(GoRegex {
+                    pattern: SmallStr::new(pattern),
+                    opts,
+                    regex: OnceLock::new(),
+                    strategy,
+                    captures: 1,
+                    names: Vec::new(),
+                });
+            }
+        }
         let err = |reason: String| Error::Regex {
             pattern: pattern.to_string(),
             reason,
         };
         let translated = translate(pattern).map_err(err)?;
-        let flags = if opts.dot_matches_newline { "s" } else { "" };
-        let full = if opts.anchored {
-            format!("^(?{flags}:{})$", translated.pattern)
-        } else if flags.is_empty() {
-            translated.pattern.clone()
-        } else {
-            format!("(?{flags}:{})", translated.pattern)
-        };
         // Parsing validates the syntax and gives the shape; compiling the matcher is the
         // expensive part (tens of microseconds), so it is deferred when it cannot fail: a short
         // pattern with no counted repetition and no Unicode class compiles far below any limit.
@@ -117,6 +125,7 @@ impl GoRegex {
             && !translated.pattern.contains("\\P");
         let regex = OnceLock::new();
         if !lazy_ok {
+            let full = full_pattern(&translated.pattern, opts);
             let compiled =
                 compile(&full, opts.size_limit).map_err(|e| err(rust_regex_reason(&e)))?;
             let _ = regex.set(compiled);
@@ -126,19 +135,13 @@ impl GoRegex {
         } else {
             Strategy::Regex
         };
-        let mut group_names = vec![None; hir.properties().explicit_captures_len() + 1];
-        for (go, idx) in translated.names {
-            if let Some(slot) = group_names.get_mut(idx) {
-                *slot = Some(go);
-            }
-        }
         Ok(GoRegex {
-            pattern: pattern.to_string(),
-            full: full.into_boxed_str(),
-            size_limit: opts.size_limit,
+            pattern: SmallStr::new(pattern),
+            opts,
             regex,
             strategy,
-            group_names,
+            captures: hir.properties().explicit_captures_len() + 1,
+            names: translated.names,
         })
     }
 
@@ -158,11 +161,15 @@ impl GoRegex {
     /// The compiled Rust regex (anchored if the options said so), for captures.
     pub fn regex(&self) -> &regex::Regex {
         self.regex.get_or_init(|| {
-            // Only small patterns are deferred (see `with_options`), and those compile well
-            // within the limit; should that ever fail, fall back to a regex that matches nothing
-            // rather than panic.
-            compile(&self.full, self.size_limit)
-                .or_else(|_| compile(&self.full, usize::MAX / 4))
+            // Only small patterns are deferred (see `with_options`), and those translate (they
+            // did when constructed) and compile well within the limit; should that ever fail,
+            // fall back to a regex that matches nothing rather than panic.
+            let Ok(translated) = translate(&self.pattern) else {
+                return unreachable_regex();
+            };
+            let full = full_pattern(&translated.pattern, self.opts);
+            compile(&full, self.opts.size_limit)
+                .or_else(|_| compile(&full, usize::MAX / 4))
                 .or_else(|_| regex::Regex::new(r"[^\x00-\x{10FFFF}]"))
                 .unwrap_or_else(|_| unreachable_regex())
         })
@@ -170,14 +177,12 @@ impl GoRegex {
 
     /// The capture index of the Go group name `name` (`(?P<name>…)` or `(?<name>…)`).
     pub fn capture_index(&self, name: &str) -> Option<usize> {
-        self.group_names
-            .iter()
-            .position(|n| n.as_deref() == Some(name))
+        self.names.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
     }
 
     /// The number of capture groups, counting the whole match as group 0.
     pub fn captures_len(&self) -> usize {
-        self.group_names.len()
+        self.captures
     }
 
     /// When the regex matches exactly a finite set of strings (`a|b|c`, `foo`, `(?i)ab`), that
@@ -204,9 +209,22 @@ impl GoRegex {
     }
 
     /// A short name of the matching strategy chosen (for tests and benchmarks): `set`, `prefix`,
-    /// `suffix`, `contains`, `any` or `regex`.
+    /// `suffix`, `contains`, `any`, `chars` (fixed-length, `.` for any character: `5..`) or
+    /// `regex`.
     pub fn strategy_name(&self) -> &'static str {
         self.strategy.kind()
+    }
+}
+
+/// The Rust pattern to compile: the translated pattern, anchored and flagged as `opts` say.
+fn full_pattern(translated: &str, opts: RegexOptions) -> String {
+    let flags = if opts.dot_matches_newline { "s" } else { "" };
+    if opts.anchored {
+        format!("^(?{flags}:{translated})$")
+    } else if flags.is_empty() {
+        translated.to_string()
+    } else {
+        format!("(?{flags}:{translated})")
     }
 }
 
@@ -615,6 +633,9 @@ enum Strategy {
     Suffix(LiteralSet, Wild),
     Contains(Vec<memchr::memmem::Finder<'static>>, bool),
     Any(Wild),
+    /// A fixed number of characters, each a literal or (`None`) any character (any but `\n`
+    /// unless the flag says `.` matches newline).
+    Chars(Box<[Option<char>]>, bool),
     Regex,
 }
 
@@ -626,6 +647,7 @@ impl Strategy {
             Strategy::Suffix(..) => "suffix",
             Strategy::Contains(..) => "contains",
             Strategy::Any(_) => "any",
+            Strategy::Chars(..) => "chars",
             Strategy::Regex => "regex",
         }
     }
@@ -648,9 +670,109 @@ impl Strategy {
                     && finders.iter().any(|f| f.find(s.as_bytes()).is_some())
             }
             Strategy::Any(w) => w.accepts(s),
+            Strategy::Chars(want, newline) => {
+                let mut it = s.chars();
+                want.iter().all(|w| match (it.next(), w) {
+                    (Some(c), Some(w)) => c == *w,
+                    (Some(c), None) => *newline || c != '\n',
+                    (None, _) => false,
+                }) && it.next().is_none()
+            }
             Strategy::Regex => return None,
         })
     }
+}
+
+/// The longest pattern [`simple_strategy`] reads (the limit under which deferred compiling
+/// cannot fail, see [`GoRegex::with_options`]).
+const SIMPLE_MAX: usize = 64;
+
+/// Whether a Go pattern byte is a literal outside classes (not one of `\.+*?()|[]{}^$`).
+#[inline]
+fn plain_byte(b: u8) -> bool {
+    !matches!(
+        b,
+        b'\\'
+            | b'.'
+            | b'+'
+            | b'*'
+            | b'?'
+            | b'('
+            | b')'
+            | b'|'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'^'
+            | b'$'
+    )
+}
+
+/// Reads the anchored Go patterns that need no regex parser: an alternation of plain literals
+/// (`GET|POST`, `api`), or literal characters, escaped punctuation and `.` with an optional
+/// leading and trailing `.*`/`.+` (`5..`, `api.*`, `.*err.*`, `a\.b`). `None` leaves the
+/// pattern to the general path, which validates it and analyses its syntax tree. What this
+/// returns matches exactly what the anchored regex does (`fast_paths_agree_with_engine`).
+fn simple_strategy(p: &str, newline: bool) -> Option<Strategy> {
+    let b = p.as_bytes();
+    if b.len() > SIMPLE_MAX {
+        return None;
+    }
+    if b.iter().all(|&c| plain_byte(c) || c == b'|') {
+        let items = p.split('|').map(str::to_string).collect();
+        return Some(Strategy::Set(LiteralSet::new(items)));
+    }
+    // Atoms: `Some(c)` a literal character, `None` a `.`; a `*`/`+` may follow a `.` only at
+    // either end.
+    let mut atoms: Vec<Option<char>> = Vec::with_capacity(b.len());
+    let (mut lead, mut trail) = (None, None);
+    let mut chars = p.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e)) if e.is_ascii_punctuation() => atoms.push(Some(e)),
+                _ => return None,
+            },
+            '.' => match chars.peek() {
+                Some(&(j, q @ ('*' | '+'))) => {
+                    chars.next();
+                    let w = Wild {
+                        min1: q == '+',
+                        newline,
+                    };
+                    if i == 0 && lead.is_none() {
+                        lead = Some(w);
+                    } else if j + 1 == b.len() {
+                        trail = Some(w);
+                    } else {
+                        return None;
+                    }
+                }
+                _ => atoms.push(None),
+            },
+            c if c.is_ascii() && !plain_byte(c as u8) => return None,
+            c => atoms.push(Some(c)),
+        }
+    }
+    let literal = || atoms.iter().copied().collect::<Option<String>>();
+    Some(match (lead, trail) {
+        (None, None) => match literal() {
+            Some(lit) => Strategy::Set(LiteralSet::new(vec![lit])),
+            None => Strategy::Chars(atoms.into_boxed_slice(), newline),
+        },
+        (Some(w), None) if atoms.is_empty() => Strategy::Any(w),
+        (None, Some(w)) => Strategy::Prefix(LiteralSet::new(vec![literal()?]), w),
+        (Some(w), None) => Strategy::Suffix(LiteralSet::new(vec![literal()?]), w),
+        (Some(l), Some(r)) => {
+            let lit = literal()?;
+            if l.min1 || r.min1 || lit.is_empty() || (!newline && lit.contains('\n')) {
+                return None;
+            }
+            let finder = memchr::memmem::Finder::new(lit.as_bytes()).into_owned();
+            Strategy::Contains(vec![finder], newline)
+        }
+    })
 }
 
 /// Picks a fast strategy for the anchored pattern, if its shape allows one.
@@ -812,17 +934,64 @@ mod tests {
         assert_eq!(re(".*").strategy_name(), "any");
         assert_eq!(re("(foo|bar).*").strategy_name(), "prefix");
         assert_eq!(re("a[0-9]+b").strategy_name(), "regex");
+        assert_eq!(re("5..").strategy_name(), "chars");
+        assert_eq!(re(r"a\.b").set_matches().unwrap(), ["a.b"]);
+        assert_eq!(re("GET|POST").set_matches().unwrap(), ["GET", "POST"]);
+        assert_eq!(re(".+").strategy_name(), "any");
+        // Patterns read without the regex parser still compile on demand, for captures.
+        assert_eq!(re("5..").captures_len(), 1);
+        assert!(re("5..").regex().is_match("5xx"));
     }
 
     #[test]
     fn fast_paths_agree_with_engine() {
         let pats = [
-            "foo", "foo|bar", "abc.*", "abc.+", ".*abc", ".+abc", ".*abc.*", ".*", ".+",
-            "(a|ab).*", "x?y", "a{2}", "(?i)ab", "", "a|", "[abc]d",
+            "foo",
+            "foo|bar",
+            "abc.*",
+            "abc.+",
+            ".*abc",
+            ".+abc",
+            ".*abc.*",
+            ".*",
+            ".+",
+            "(a|ab).*",
+            "x?y",
+            "a{2}",
+            "(?i)ab",
+            "",
+            "a|",
+            "[abc]d",
+            "5..",
+            "a.c",
+            ".",
+            "..",
+            r"a\.b",
+            r"a\.*",
+            r"\.*",
+            ".*a",
+            ".+a",
+            "a.+",
+            ".*a.*",
+            ".+a.*",
+            ".*.*",
+            "a\nb.*",
+            ".*a\nb.*",
+            "é.",
+            "GET|POST|",
+            "a b",
+            "#",
+            r"a\|b",
+            r"\d.",
+            "a.*b",
+            "..*",
+            ".*.",
         ];
         let vals = [
             "", "foo", "bar", "abc", "abcd", "xabc", "xabcx", "a\nb", "abc\n", "\nabc", "ab",
-            "aab", "y", "xy", "aa", "AB", "aB", "ad", "a",
+            "aab", "y", "xy", "aa", "AB", "aB", "ad", "a", "500", "5\n0", "5é0", "50", "5000",
+            "a.b", "a..", "a\nc", "é", "éx", "\n", "GET", "POST", "a b", "#", "a|b", "1x",
+            "a\nb\n", "xa\nbx", ".", "..",
         ];
         for opts in [RegexOptions::PROMETHEUS, RegexOptions::PROMETHEUS2] {
             for p in pats {
@@ -834,6 +1003,38 @@ mod tests {
                         "{p:?} on {v:?} ({opts:?})"
                     );
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The shapes read without the regex parser (literals, `.`, escaped punctuation,
+        /// leading and trailing `.*`/`.+`, alternations of literals) match exactly what an
+        /// independently built anchored regex matches.
+        #[test]
+        fn simple_shapes_agree_with_reference(
+            lead in "(\\.\\*|\\.\\+)?",
+            mid in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "\n", "é", ".", r"\.", "|"]),
+                0..4,
+            ),
+            trail in "(\\.\\*|\\.\\+)?",
+            v in "[ab.\né|]{0,5}",
+        ) {
+            let p = format!("{lead}{}{trail}", mid.concat());
+            for (opts, flags) in [(RegexOptions::PROMETHEUS, "(?s)"), (RegexOptions::PROMETHEUS2, "")] {
+                let Ok(reference) = regex::Regex::new(&format!("^{flags}(?:{p})$")) else {
+                    continue;
+                };
+                let r = GoRegex::with_options(&p, opts)
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                proptest::prop_assert_eq!(
+                    r.is_match(&v),
+                    reference.is_match(&v),
+                    "pattern {:?} value {:?} ({}) {:?}", p, v, r.strategy_name(), opts
+                );
             }
         }
     }

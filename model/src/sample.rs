@@ -76,6 +76,31 @@ pub trait SampleIterator {
     /// The timestamp of the current sample, whatever its kind.
     fn at_t(&self) -> i64;
 
+    /// Advances over up to `max` float samples in one call, appending each to `out` (which is
+    /// not cleared): the samples `next` and `at` would read one at a time, for callers that
+    /// consume whole runs (a query draining a series) without a dynamic call per sample.
+    ///
+    /// Returns [`ValueKind::Float`] when `max` samples were appended: the iterator stands on
+    /// the last of them, as after that many `next` calls, so `at`, `next`, `seek` and further
+    /// batches continue from there (with `max == 0` nothing moves). Otherwise it returns the
+    /// kind `next` returned for the sample after the last one appended, and the iterator
+    /// stands there, as after that `next`: [`ValueKind::None`] at the end (or on an error, see
+    /// [`err`](SampleIterator::err)), and a kind other than `Float` to be read with its own
+    /// accessor. Batches and single steps mix freely.
+    ///
+    /// The default calls `next` and `at` per sample; iterators that hold decoded runs override
+    /// it to copy them whole. Nothing is allocated per sample beyond `out`'s growth: callers
+    /// reuse one buffer.
+    fn next_batch(&mut self, out: &mut Vec<Sample>, max: usize) -> ValueKind {
+        for _ in 0..max {
+            match self.next() {
+                ValueKind::Float => out.push(self.at()),
+                k => return k,
+            }
+        }
+        ValueKind::Float
+    }
+
     /// The error that ended iteration early, if any (a corrupt chunk, say).
     fn err(&self) -> Option<&crate::Error> {
         None
@@ -125,6 +150,18 @@ impl SampleIterator for SliceIterator<'_> {
         }
     }
 
+    fn next_batch(&mut self, out: &mut Vec<Sample>, max: usize) -> ValueKind {
+        let rest = self.samples.get(self.pos..).unwrap_or_default();
+        let k = rest.len().min(max);
+        out.extend_from_slice(&rest[..k]);
+        self.pos += k;
+        if k == max {
+            ValueKind::Float
+        } else {
+            self.next()
+        }
+    }
+
     fn at(&self) -> Sample {
         self.samples
             .get(self.pos.wrapping_sub(1))
@@ -170,5 +207,83 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 10);
+    }
+
+    /// Wraps a slice iterator so the trait's default `next_batch` is what runs.
+    struct Stepwise<'a>(SliceIterator<'a>);
+
+    impl SampleIterator for Stepwise<'_> {
+        fn next(&mut self) -> ValueKind {
+            self.0.next()
+        }
+        fn seek(&mut self, t: i64) -> ValueKind {
+            self.0.seek(t)
+        }
+        fn at(&self) -> Sample {
+            self.0.at()
+        }
+        fn at_t(&self) -> i64 {
+            self.0.at_t()
+        }
+    }
+
+    /// Drives `it` with a pseudo-random mix of `next`, `seek` and `next_batch` (the choices
+    /// drawn from `seed`), recording every sample reached and every kind returned.
+    fn drive(it: &mut dyn SampleIterator, seed: u64, batches: bool) -> Vec<(ValueKind, i64)> {
+        let mut state = seed | 1;
+        let mut log = Vec::new();
+        let mut buf = Vec::new();
+        for _ in 0..60 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let k = match state % 4 {
+                0 => it.seek(it.at_t().max(0) + (state >> 8) as i64 % 40),
+                1 if batches => {
+                    buf.clear();
+                    let max = (state >> 8) as usize % 6;
+                    let k = it.next_batch(&mut buf, max);
+                    log.extend(buf.iter().map(|s| (ValueKind::Float, s.t)));
+                    assert!(k != ValueKind::Float || buf.len() == max);
+                    k
+                }
+                1 => {
+                    let max = (state >> 8) as usize % 6;
+                    let mut k = ValueKind::Float;
+                    for _ in 0..max {
+                        k = it.next();
+                        if k != ValueKind::Float {
+                            break;
+                        }
+                        log.push((k, it.at().t));
+                    }
+                    k
+                }
+                _ => it.next(),
+            };
+            log.push((k, if k == ValueKind::Float { it.at().t } else { 0 }));
+        }
+        log
+    }
+
+    #[test]
+    fn next_batch_matches_next_and_at() {
+        let s: Vec<Sample> = (0..50).map(|i| Sample::new(i * 3, i as f64)).collect();
+        for seed in 0..200u64 {
+            let want = drive(&mut SliceIterator::new(&s), seed, false);
+            assert_eq!(drive(&mut SliceIterator::new(&s), seed, true), want);
+            assert_eq!(
+                drive(&mut Stepwise(SliceIterator::new(&s)), seed, true),
+                want
+            );
+        }
+        let mut it = SliceIterator::new(&s);
+        let mut out = Vec::new();
+        assert_eq!(it.next_batch(&mut out, 0), ValueKind::Float);
+        assert!(out.is_empty());
+        assert_eq!(it.next_batch(&mut out, 100), ValueKind::None);
+        assert_eq!(out, s);
+        assert_eq!(it.next_batch(&mut out, 100), ValueKind::None);
+        assert_eq!(it.next(), ValueKind::None);
     }
 }

@@ -3,7 +3,7 @@
 //! Every node carries its byte range in the query ([`Span`]). Equality ignores spans, so two
 //! trees compare equal when they mean the same expression (`parse(print(e)) == e`).
 
-use lookout_model::Matcher;
+use lookout_model::{Matcher, SmallStr};
 
 use crate::functions::Function;
 
@@ -326,7 +326,7 @@ impl DurationExpr {
 #[derive(Debug, Clone)]
 pub struct VectorSelector {
     /// The metric name when written before the braces (`up{...}`).
-    pub name: Option<String>,
+    pub name: Option<SmallStr>,
     /// All matchers; a name written before the braces is the last one (`__name__="up"`).
     pub matchers: Vec<Matcher>,
     /// `offset`, if any (a zero offset is stored as `None`).
@@ -569,11 +569,11 @@ pub struct VectorMatching {
     /// The cardinality.
     pub card: Cardinality,
     /// The labels of `on(...)` or `ignoring(...)`.
-    pub matching_labels: Vec<String>,
+    pub matching_labels: Vec<SmallStr>,
     /// `on` (true) or `ignoring` (false).
     pub on: bool,
     /// The extra labels of `group_left(...)`/`group_right(...)`.
-    pub include: Vec<String>,
+    pub include: Vec<SmallStr>,
     /// Fill values for missing series.
     pub fill: FillValues,
 }
@@ -704,7 +704,7 @@ pub struct AggregateExpr {
     /// The parameter of `topk`, `quantile`, `count_values`, ...
     pub param: Option<Expr>,
     /// The labels of `by (...)` or `without (...)`.
-    pub grouping: Vec<String>,
+    pub grouping: Vec<SmallStr>,
     /// `without` (true) or `by` (false).
     pub without: bool,
     /// Where it was written.

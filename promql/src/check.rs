@@ -5,15 +5,31 @@ use lookout_model::{go_quote, METRIC_NAME};
 use crate::ast::*;
 use crate::error::ParseError;
 
-type CResult<T> = Result<T, ParseError>;
+type CResult<T> = Result<T, Box<ParseError>>;
 
+#[cold]
 fn err<T>(span: Span, msg: impl Into<String>) -> CResult<T> {
-    Err(ParseError::new(span, msg))
+    Err(Box::new(ParseError::new(span, msg)))
 }
 
 /// Checks types recursively; fixes up what Prometheus fixes up (set operators become
 /// many-to-many; matching is dropped when a side is not a vector).
+#[inline]
 pub(crate) fn check(e: &mut Expr, src: &str) -> CResult<ValueType> {
+    // Literals need no checking; deciding that here saves a call for them.
+    match e {
+        Expr::Number(_) => Ok(ValueType::Scalar),
+        Expr::String(_) => Ok(ValueType::String),
+        Expr::Vector(v) => {
+            check_selector(v)?;
+            Ok(ValueType::Vector)
+        }
+        _ => check_node(e, src),
+    }
+}
+
+#[inline(never)]
+fn check_node(e: &mut Expr, src: &str) -> CResult<ValueType> {
     // Each kind is checked in its own function so that the recursive frame stays small.
     // Types are computed bottom-up from the children's (what `Expr::value_type` would
     // compute again for every node of an operator chain).
@@ -329,11 +345,12 @@ fn expect_type(e: &mut Expr, want: ValueType, context: &str, src: &str) -> CResu
     Ok(())
 }
 
+#[inline]
 fn check_selector(v: &VectorSelector) -> CResult<()> {
     if let Some(name) = &v.name {
         let n = v.matchers.len().saturating_sub(1);
         for m in v.matchers.iter().take(n) {
-            if m.name() == METRIC_NAME {
+            if m.has_name(METRIC_NAME) {
                 return err(
                     v.span,
                     format!(

@@ -51,9 +51,15 @@ impl ParseError {
 
     pub(crate) fn locate(mut self, src: &str) -> ParseError {
         let start = self.span.start.min(src.len());
-        let before = src.get(..start).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let col = start - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+        // Bytes, not chars: a newline is one byte in UTF-8, and byte loops are far cheaper.
+        let before = src.get(..start).unwrap_or("").as_bytes();
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = start
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
         self.line_col = Some((line, col));
         self
     }

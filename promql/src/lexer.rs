@@ -5,6 +5,10 @@
 //! switches the mode when it consumes a bracket, which is why tokens are lexed lazily.
 
 use crate::error::ParseError;
+
+/// Errors are boxed while parsing: they are rare, and a one-word error keeps every `Result`
+/// the lexer and parser pass around small.
+pub(crate) type LexResult<T> = Result<T, Box<ParseError>>;
 use crate::Span;
 
 /// The kinds of token.
@@ -51,17 +55,43 @@ pub(crate) enum Tok {
     Eof,
 }
 
-/// One token: its kind and byte range.
+/// One token: its kind and byte range. Offsets are `u32` (the parser refuses longer input) so
+/// that a token, and the `Result` carrying it, fit in two registers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Token {
     pub(crate) kind: Tok,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    lo: u32,
+    hi: u32,
 }
 
+/// The longest query the parser takes, so that offsets fit in a [`Token`].
+pub(crate) const MAX_INPUT: usize = u32::MAX as usize;
+
 impl Token {
+    /// A token of `kind` over `start..end` (both at most [`MAX_INPUT`]).
+    #[inline]
+    pub(crate) fn new(kind: Tok, start: usize, end: usize) -> Token {
+        Token {
+            kind,
+            lo: start as u32,
+            hi: end as u32,
+        }
+    }
+
+    /// First byte.
+    #[inline]
+    pub(crate) fn start(&self) -> usize {
+        self.lo as usize
+    }
+
+    /// One past the last byte.
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        self.hi as usize
+    }
+
     pub(crate) fn span(&self) -> Span {
-        Span::new(self.start, self.end)
+        Span::new(self.start(), self.end())
     }
 }
 
@@ -117,14 +147,14 @@ impl<'a> Lexer<'a> {
 
     #[cold]
     #[inline(never)]
-    fn err(&self, start: usize, end: usize, msg: String) -> ParseError {
-        ParseError::new(Span::new(start, end.max(start)), msg)
+    fn err(&self, start: usize, end: usize, msg: String) -> Box<ParseError> {
+        Box::new(ParseError::new(Span::new(start, end.max(start)), msg))
     }
 
     /// The error for a character that cannot start a token (here, or inside brackets).
     #[cold]
     #[inline(never)]
-    fn bad_char(&self, start: usize, in_duration: bool) -> ParseError {
+    fn bad_char(&self, start: usize, in_duration: bool) -> Box<ParseError> {
         let ch = self
             .src
             .get(start..)
@@ -144,7 +174,10 @@ impl<'a> Lexer<'a> {
         )
     }
 
-    /// Skips whitespace and `#` comments.
+    /// Skips whitespace and `#` comments (the slow path of [`Lexer::next_token`], taken at a
+    /// comment).
+    #[cold]
+    #[inline(never)]
     fn skip_trivia(&mut self) {
         let b = self.src.as_bytes();
         loop {
@@ -161,16 +194,19 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    pub(crate) fn next_token(&mut self) -> Result<Token, ParseError> {
-        self.skip_trivia();
-        let start = self.pos;
+    pub(crate) fn next_token(&mut self) -> LexResult<Token> {
         let b = self.src.as_bytes();
+        let mut start = self.pos;
+        while start < b.len() && is_space(b[start]) {
+            start += 1;
+        }
+        self.pos = start;
+        if start < b.len() && b[start] == b'#' && !self.in_brackets {
+            self.skip_trivia();
+            start = self.pos;
+        }
         if start >= b.len() {
-            return Ok(Token {
-                kind: Tok::Eof,
-                start,
-                end: start,
-            });
+            return Ok(Token::new(Tok::Eof, start, start));
         }
         let c = b[start];
         if self.in_brackets && b"\"'`{}[@=!<>#".contains(&c) {
@@ -223,7 +259,16 @@ impl<'a> Lexer<'a> {
                 let end = self.scan_string(start)?;
                 (Tok::String, end - start)
             }
-            b'0'..=b'9' => return self.number_or_duration(start),
+            b'0'..=b'9' => {
+                // Plain digits followed by neither a word character nor `.` are a complete
+                // number (what `scan_number` would find); anything else takes the full path.
+                let digits = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+                let next = b.get(start + digits).copied().unwrap_or(0);
+                if is_alnum(next) || next == b'.' {
+                    return self.number_or_duration(start);
+                }
+                (Tok::Number, digits)
+            }
             b'.' if self.byte(start + 1).is_ascii_digit() => return self.number_or_duration(start),
             c if is_alpha(c) || c == b':' => {
                 // Inside brackets `:` separates range and step, so words stop there.
@@ -234,8 +279,10 @@ impl<'a> Lexer<'a> {
                         .iter()
                         .take_while(|&&c| WORD[usize::from(c)] & mask != 0)
                         .count();
-                let word = &self.src[start..i];
-                let kind = if word.eq_ignore_ascii_case("inf") || word.eq_ignore_ascii_case("nan") {
+                let word = &b[start..i];
+                let kind = if word.len() == 3
+                    && (word.eq_ignore_ascii_case(b"inf") || word.eq_ignore_ascii_case(b"nan"))
+                {
                     Tok::Number
                 } else {
                     Tok::Ident
@@ -245,15 +292,12 @@ impl<'a> Lexer<'a> {
             _ => return Err(self.bad_char(start, false)),
         };
         self.pos = start + len;
-        Ok(Token {
-            kind,
-            start,
-            end: start + len,
-        })
+        Ok(Token::new(kind, start, start + len))
     }
 
     /// Scans a quoted string starting at `start`, validating escapes as Prometheus' lexer does.
-    fn scan_string(&self, start: usize) -> Result<usize, ParseError> {
+    #[inline(never)]
+    fn scan_string(&self, start: usize) -> LexResult<usize> {
         let b = self.src.as_bytes();
         let q = b[start];
         let mut i = start + 1;
@@ -330,15 +374,12 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn number_or_duration(&mut self, start: usize) -> Result<Token, ParseError> {
+    #[inline(never)]
+    fn number_or_duration(&mut self, start: usize) -> LexResult<Token> {
         let (end, ok) = self.scan_number(start);
         if ok {
             self.pos = end;
-            return Ok(Token {
-                kind: Tok::Number,
-                start,
-                end,
-            });
+            return Ok(Token::new(Tok::Number, start, end));
         }
         // A duration: digits followed by units, possibly several (`1h30m`), scanned as
         // Prometheus' `acceptRemainingDuration` does so that errors quote the same text.
@@ -372,11 +413,7 @@ impl<'a> Lexer<'a> {
         })();
         if ok && i > start {
             self.pos = i;
-            return Ok(Token {
-                kind: Tok::Duration,
-                start,
-                end: i,
-            });
+            return Ok(Token::new(Tok::Duration, start, i));
         }
         let stop = if consumed { i + 1 } else { i }.max(end);
         let text = self.src.get(start..stop).unwrap_or("");
@@ -469,6 +506,7 @@ impl<'a> Lexer<'a> {
 
 /// Go's `strconv.ParseInt(s, 0, 64)` then `strconv.ParseFloat(s, 64)`, as Prometheus reads
 /// number literals (so `010` is octal 8 and `0x1f` is 31).
+#[inline]
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
     // Fast path: a plain decimal integer without a leading zero (the common `5`, `100`).
     let b = s.as_bytes();
@@ -478,6 +516,11 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
             .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
         return Some(v as f64);
     }
+    parse_number_general(s)
+}
+
+#[inline(never)]
+fn parse_number_general(s: &str) -> Option<f64> {
     if let Some(v) = parse_go_int(s) {
         return Some(v as f64);
     }

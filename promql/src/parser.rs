@@ -3,7 +3,9 @@
 //! The grammar follows Prometheus' `generated_parser.y`; error messages follow its wording so
 //! that people who know Prometheus' errors recognise ours.
 
-use lookout_model::{go_quote, MatchType, Matcher, RegexOptions, METRIC_NAME};
+use lookout_model::{
+    go_quote, write_go_quoted, MatchType, Matcher, RegexOptions, SmallStr, METRIC_NAME,
+};
 
 use crate::ast::*;
 use crate::error::ParseError;
@@ -132,9 +134,11 @@ const MATCHER_CACHE_LIMIT: usize = 1024;
 
 /// A reusable parser that remembers compiled regex matchers between calls.
 ///
-/// Compiling a regex costs far more than parsing the query around it; services that parse the
-/// same dashboard or rule queries again and again keep one `Parser` and pay for each regex
-/// once. The cache is bounded ([`Parser::cached_matchers`] never exceeds 1024).
+/// Regexes of the common shapes (`5..`, `api|web`, `prod-.*`) are read without a regex parser
+/// and cost little; any other regex costs far more to compile than the query around it takes to
+/// parse. Services that parse the same dashboard or rule queries again and again keep one
+/// `Parser` and pay for each such regex once. The cache is bounded
+/// ([`Parser::cached_matchers`] never exceeds 1024).
 ///
 /// ```
 /// let mut p = lookout_promql::Parser::new(lookout_promql::ParseOptions::default());
@@ -172,11 +176,15 @@ impl Parser {
     }
 }
 
+#[inline]
 fn parse_inner(
     input: &str,
     opts: &ParseOptions,
     cache: Option<&mut MatcherCache>,
 ) -> Result<Expr, ParseError> {
+    if input.len() > crate::lexer::MAX_INPUT {
+        return Err(ParseError::new(Span::new(0, 0), "query too long: more than 4 GiB").locate(""));
+    }
     let mut p = Inner {
         lex: Lexer::new(input),
         peeked: None,
@@ -185,14 +193,17 @@ fn parse_inner(
         depth: 0,
         cache,
     };
-    let result = p.parse_top().and_then(|mut e| {
-        crate::check::check(&mut e, input)?;
-        Ok(e)
-    });
-    result.map_err(|e| e.locate(input))
+    let mut e = match p.parse_top() {
+        Ok(e) => e,
+        Err(err) => return Err(err.locate(input)),
+    };
+    match crate::check::check(&mut e, input) {
+        Ok(_) => Ok(e),
+        Err(err) => Err(err.locate(input)),
+    }
 }
 
-type PResult<T> = Result<T, ParseError>;
+type PResult<T> = Result<T, Box<ParseError>>;
 
 /// Nesting budget, so hostile input cannot build a tree deep enough to overflow the stack
 /// (in parsing, checking, printing or dropping it). A nested construct costs
@@ -210,8 +221,9 @@ struct Inner<'a, 'o> {
     cache: Option<&'o mut MatcherCache>,
 }
 
+#[cold]
 fn err<T>(span: Span, msg: impl Into<String>) -> PResult<T> {
-    Err(ParseError::new(span, msg))
+    Err(Box::new(ParseError::new(span, msg)))
 }
 
 /// What a word means to the parser.
@@ -281,11 +293,20 @@ fn simple_duration_ms(text: &str) -> Option<u64> {
     Some(n * mult)
 }
 
+/// Case-insensitive keyword comparison; the inlined length test settles most mismatches
+/// without a call.
+#[inline(always)]
+fn kw_eq(w: impl AsRef<[u8]>, kw: &str) -> bool {
+    let w = w.as_ref();
+    w.len() == kw.len() && w.eq_ignore_ascii_case(kw.as_bytes())
+}
+
 fn is_keyword(w: &str) -> bool {
     classify(w) != Kw::None
 }
 
 impl<'a> Inner<'a, '_> {
+    #[inline]
     fn peek(&mut self) -> PResult<Token> {
         if let Some(t) = self.peeked {
             return Ok(t);
@@ -304,52 +325,80 @@ impl<'a> Inner<'a, '_> {
         t
     }
 
+    #[inline]
     fn bump(&mut self) -> PResult<Token> {
         let t = self.peek()?;
         self.peeked = None;
         Ok(t)
     }
 
+    /// The token's bytes, for keyword tests (cheaper than [`Inner::text`], which checks char
+    /// boundaries).
+    fn bytes(&self, t: Token) -> &'a [u8] {
+        self.src.as_bytes().get(t.start()..t.end()).unwrap_or(&[])
+    }
+
     fn text(&self, t: Token) -> &'a str {
-        self.src.get(t.start..t.end).unwrap_or("")
+        self.src.get(t.start()..t.end()).unwrap_or("")
     }
 
     fn is_word(&mut self, w: &str) -> PResult<bool> {
         let t = self.peek()?;
-        Ok(t.kind == Tok::Ident && self.text(t).eq_ignore_ascii_case(w))
+        Ok(t.kind == Tok::Ident && kw_eq(self.bytes(t), w))
     }
 
-    fn describe(&self, t: Token) -> String {
+    /// Appends how Prometheus' errors name the token (`identifier "foo"`, `<op:+>`, `"}"`);
+    /// writing into the message itself keeps an error to one allocation.
+    fn describe_into(&self, out: &mut String, t: Token) {
         let text = self.text(t);
-        let quoted_val = || {
-            if text.chars().count() > 10 {
-                let short: String = text.chars().take(10).collect();
-                format!("{}...", go_quote(&short))
-            } else {
-                go_quote(text)
+        // Writing into a `String` cannot fail.
+        let quote = |out: &mut String, s: &str| {
+            let _ = write_go_quoted(out, s);
+        };
+        let quoted_val = |out: &mut String| match text.char_indices().nth(10) {
+            Some((cut, _)) => {
+                quote(out, &text[..cut]);
+                out.push_str("...");
             }
+            None => quote(out, text),
+        };
+        let wrapped = |out: &mut String, open: &str| {
+            out.push_str(open);
+            out.push_str(text);
+            out.push('>');
         };
         match t.kind {
-            Tok::Eof => "end of input".to_string(),
+            Tok::Eof => out.push_str("end of input"),
             Tok::Ident => {
                 if AggregateOp::from_name(text).is_some() {
-                    format!("<aggr:{text}>")
+                    wrapped(out, "<aggr:");
                 } else if ["and", "or", "unless", "atan2"]
                     .iter()
                     .any(|k| k.eq_ignore_ascii_case(text))
                 {
-                    format!("<op:{text}>")
+                    wrapped(out, "<op:");
                 } else if is_keyword(text) {
-                    format!("<{text}>")
+                    wrapped(out, "<");
                 } else if text.contains(':') {
-                    format!("metric identifier {}", go_quote(text))
+                    out.push_str("metric identifier ");
+                    quote(out, text);
                 } else {
-                    format!("identifier {}", go_quote(text))
+                    out.push_str("identifier ");
+                    quote(out, text);
                 }
             }
-            Tok::Number => format!("number {}", quoted_val()),
-            Tok::Duration => format!("duration {}", quoted_val()),
-            Tok::String => format!("string {}", quoted_val()),
+            Tok::Number => {
+                out.push_str("number ");
+                quoted_val(out);
+            }
+            Tok::Duration => {
+                out.push_str("duration ");
+                quoted_val(out);
+            }
+            Tok::String => {
+                out.push_str("string ");
+                quoted_val(out);
+            }
             Tok::LParen
             | Tok::RParen
             | Tok::LBrace
@@ -358,8 +407,8 @@ impl<'a> Inner<'a, '_> {
             | Tok::RBracket
             | Tok::Comma
             | Tok::Colon
-            | Tok::Assign => go_quote(text),
-            _ => format!("<op:{text}>"),
+            | Tok::Assign => quote(out, text),
+            _ => wrapped(out, "<op:"),
         }
     }
 
@@ -380,6 +429,8 @@ impl<'a> Inner<'a, '_> {
         depth > 0
     }
 
+    #[cold]
+    #[inline(never)]
     fn unexpected<T>(&self, t: Token, context: &str, expected: &str) -> PResult<T> {
         if t.kind == Tok::Eof {
             if self.lex.in_brackets {
@@ -392,7 +443,11 @@ impl<'a> Inner<'a, '_> {
         if t.kind == Tok::RParen && context.is_empty() {
             return err(t.span(), "unexpected right parenthesis ')'");
         }
-        let mut m = format!("unexpected {}", self.describe(t));
+        let mut m = String::with_capacity(
+            48 + context.len() + expected.len() + t.end().saturating_sub(t.start()),
+        );
+        m.push_str("unexpected ");
+        self.describe_into(&mut m, t);
         if !context.is_empty() {
             m.push_str(" in ");
             m.push_str(context);
@@ -443,14 +498,14 @@ impl<'a> Inner<'a, '_> {
             Tok::TrimUpper => Some(BinaryOp::TrimUpper),
             Tok::TrimLower => Some(BinaryOp::TrimLower),
             Tok::Ident => {
-                let w = self.text(t);
-                if w.eq_ignore_ascii_case("and") {
+                let w = self.bytes(t);
+                if kw_eq(w, "and") {
                     Some(BinaryOp::And)
-                } else if w.eq_ignore_ascii_case("or") {
+                } else if kw_eq(w, "or") {
                     Some(BinaryOp::Or)
-                } else if w.eq_ignore_ascii_case("unless") {
+                } else if kw_eq(w, "unless") {
                     Some(BinaryOp::Unless)
-                } else if w.eq_ignore_ascii_case("atan2") {
+                } else if kw_eq(w, "atan2") {
                     Some(BinaryOp::Atan2)
                 } else {
                     None
@@ -460,13 +515,20 @@ impl<'a> Inner<'a, '_> {
         })
     }
 
+    #[inline]
     fn deeper(&mut self, cost: usize) -> PResult<()> {
         self.depth += cost;
         if self.depth > MAX_DEPTH {
-            let t = self.peek()?;
-            return err(t.span(), "expression nested too deeply");
+            return self.too_deep();
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_deep(&mut self) -> PResult<()> {
+        let t = self.peek()?;
+        err(t.span(), "expression nested too deeply")
     }
 
     fn parse_expr(&mut self, min_prec: u8) -> PResult<Expr> {
@@ -516,20 +578,33 @@ impl<'a> Inner<'a, '_> {
         };
         let mut return_bool = false;
         // Modifiers are words; most binary operators are followed by anything else.
-        if self.peek()?.kind != Tok::Ident {
+        let mut t = self.peek()?;
+        if t.kind != Tok::Ident {
             return Ok((return_bool, vm));
         }
-        if self.is_word("bool")? {
+        if kw_eq(self.bytes(t), "bool") {
             self.bump()?;
             return_bool = true;
+            t = self.peek()?;
         }
-        let on = self.is_word("on")?;
-        if on || self.is_word("ignoring")? {
+        let w = if t.kind == Tok::Ident {
+            self.bytes(t)
+        } else {
+            &[]
+        };
+        let on = kw_eq(w, "on");
+        if on || kw_eq(w, "ignoring") {
             self.bump()?;
             vm.on = on;
             vm.matching_labels = self.parse_grouping_labels()?;
-            let left = self.is_word("group_left")?;
-            if left || self.is_word("group_right")? {
+            let t = self.peek()?;
+            let w = if t.kind == Tok::Ident {
+                self.bytes(t)
+            } else {
+                &[]
+            };
+            let left = kw_eq(w, "group_left");
+            if left || kw_eq(w, "group_right") {
                 self.bump()?;
                 vm.card = if left {
                     Cardinality::ManyToOne
@@ -546,12 +621,12 @@ impl<'a> Inner<'a, '_> {
             if t.kind != Tok::Ident {
                 break;
             }
-            let w = self.text(t);
-            let (l, r) = if w.eq_ignore_ascii_case("fill") {
+            let w = self.bytes(t);
+            let (l, r) = if kw_eq(w, "fill") {
                 (true, true)
-            } else if w.eq_ignore_ascii_case("fill_left") {
+            } else if kw_eq(w, "fill_left") {
                 (true, false)
-            } else if w.eq_ignore_ascii_case("fill_right") {
+            } else if kw_eq(w, "fill_right") {
                 (false, true)
             } else {
                 break;
@@ -577,7 +652,7 @@ impl<'a> Inner<'a, '_> {
     fn parse_signed_number(&mut self, context: &str) -> PResult<(f64, Span)> {
         let t = self.peek()?;
         let mut sign = 1.0;
-        let start = t.start;
+        let start = t.start();
         if matches!(t.kind, Tok::Add | Tok::Sub) {
             self.bump()?;
             if t.kind == Tok::Sub {
@@ -589,7 +664,7 @@ impl<'a> Inner<'a, '_> {
             Tok::Number | Tok::Duration => {
                 self.bump()?;
                 let v = self.number_value(t)?;
-                Ok((sign * v, Span::new(start, t.end)))
+                Ok((sign * v, Span::new(start, t.end())))
             }
             _ => self.unexpected(t, context, "number"),
         }
@@ -597,6 +672,7 @@ impl<'a> Inner<'a, '_> {
 
     fn number_value(&self, t: Token) -> PResult<f64> {
         let text = self.text(t);
+
         if t.kind == Tok::Duration {
             if let Some(ms) = simple_duration_ms(text) {
                 return Ok(ms as f64 / 1000.0);
@@ -621,13 +697,18 @@ impl<'a> Inner<'a, '_> {
         }
     }
 
-    fn parse_grouping_labels(&mut self) -> PResult<Vec<String>> {
+    fn parse_grouping_labels(&mut self) -> PResult<Vec<SmallStr>> {
         let t = self.peek()?;
         if t.kind != Tok::LParen {
             return self.unexpected(t, "grouping opts", "\"(\"");
         }
         self.bump()?;
-        let mut out = Vec::new();
+        // An empty list allocates nothing; most lists are short.
+        let mut out = if self.peek()?.kind == Tok::RParen {
+            Vec::new()
+        } else {
+            Vec::with_capacity(4)
+        };
         loop {
             let t = self.peek()?;
             match t.kind {
@@ -635,9 +716,9 @@ impl<'a> Inner<'a, '_> {
                     self.bump()?;
                     return Ok(out);
                 }
-                Tok::Ident if !self.text(t).contains(':') => {
+                Tok::Ident if !self.text(t).bytes().any(|b| b == b':') => {
                     self.bump()?;
-                    out.push(self.text(t).to_string());
+                    out.push(SmallStr::new(self.text(t)));
                 }
                 Tok::Ident => {
                     return err(
@@ -657,7 +738,7 @@ impl<'a> Inner<'a, '_> {
                             format!("invalid label name for grouping: {}", go_quote(&v)),
                         );
                     }
-                    out.push(v);
+                    out.push(SmallStr::from(v));
                 }
                 _ => return self.unexpected(t, "grouping opts", "label"),
             }
@@ -700,7 +781,7 @@ impl<'a> Inner<'a, '_> {
         if matches!(t.kind, Tok::Add | Tok::Sub) {
             self.bump()?;
             let e = self.parse_expr(BinaryOp::Pow.precedence())?;
-            let span = Span::new(t.start, e.span().end);
+            let span = Span::new(t.start(), e.span().end);
             if let Expr::Number(mut n) = e {
                 if t.kind == Tok::Sub {
                     n.value = -n.value;
@@ -728,10 +809,10 @@ impl<'a> Inner<'a, '_> {
                 let close = self.expect(Tok::RParen, "", "")?;
                 Ok(Expr::Paren(Box::new(ParenExpr {
                     expr: e,
-                    span: Span::new(t.start, close.end),
+                    span: Span::new(t.start(), close.end()),
                 })))
             }
-            Tok::LBrace => self.parse_selector(None, t.start),
+            Tok::LBrace => self.parse_selector(None, t.start()),
             Tok::Number | Tok::Duration => {
                 self.bump()?;
                 Ok(Expr::Number(NumberLiteral {
@@ -766,22 +847,17 @@ impl<'a> Inner<'a, '_> {
         let word = self.text(t);
         let kw = classify(word);
         // Look a token ahead only when it can matter (calls and aggregations).
-        let nb = self.next_byte(t.end);
+        let nb = self.next_byte(t.end());
         let next = if matches!(kw, Kw::Agg(_)) || nb == b'(' || nb == b'#' {
             self.peek2()?
         } else {
-            Token {
-                kind: Tok::Eof,
-                start: t.end,
-                end: t.end,
-            }
+            Token::new(Tok::Eof, t.end(), t.end())
         };
         if let Kw::Agg(op) = kw {
-            let next_word = self.src.get(next.start..next.end).unwrap_or("");
+            let next_word = self.src.get(next.start()..next.end()).unwrap_or("");
             if next.kind == Tok::LParen
                 || (next.kind == Tok::Ident
-                    && (next_word.eq_ignore_ascii_case("by")
-                        || next_word.eq_ignore_ascii_case("without")))
+                    && (kw_eq(next_word, "by") || kw_eq(next_word, "without")))
             {
                 self.bump()?;
                 return self.parse_aggregate(op, t);
@@ -791,7 +867,7 @@ impl<'a> Inner<'a, '_> {
                     "and", "or", "unless", "atan2", "offset", "anchored", "smoothed",
                 ]
                 .iter()
-                .any(|k| k.eq_ignore_ascii_case(next_word)),
+                .any(|k| kw_eq(next_word, k)),
                 Tok::Number | Tok::Duration | Tok::String => false,
                 _ => true,
             };
@@ -810,11 +886,11 @@ impl<'a> Inner<'a, '_> {
             return self.unexpected(t, "", "");
         }
         self.bump()?;
-        let name = word.to_string();
+        let name = SmallStr::new(word);
         if self.peek()?.kind == Tok::LBrace {
-            self.parse_selector(Some(name), t.start)
+            self.parse_selector(Some(name), t.start())
         } else {
-            let matchers = vec![Matcher::equal(METRIC_NAME, &name)];
+            let matchers = vec![Matcher::metric_name(name.clone())];
             Ok(Expr::Vector(Box::new(VectorSelector {
                 name: Some(name),
                 matchers,
@@ -841,7 +917,7 @@ impl<'a> Inner<'a, '_> {
         let mut args = Vec::new();
         if self.peek()?.kind == Tok::RParen {
             let close = self.bump()?;
-            return Ok((args, close.end));
+            return Ok((args, close.end()));
         }
         loop {
             args.push(self.parse_expr(0)?);
@@ -858,7 +934,7 @@ impl<'a> Inner<'a, '_> {
                 }
                 Tok::RParen => {
                     self.bump()?;
-                    return Ok((args, t.end));
+                    return Ok((args, t.end()));
                 }
                 _ => return self.unexpected(t, "", "\",\" or \")\""),
             }
@@ -887,11 +963,11 @@ impl<'a> Inner<'a, '_> {
                 let kw = self.bump()?;
                 without = !by;
                 grouping = self.parse_grouping_labels()?;
-                end = end.max(kw.end);
+                end = end.max(kw.end());
                 end = self.last_paren_end(end);
             }
         }
-        let span = Span::new(name.start, end);
+        let span = Span::new(name.start(), end);
         if args.is_empty() {
             return err(span, "no arguments for aggregate expression provided");
         }
@@ -962,11 +1038,11 @@ impl<'a> Inner<'a, '_> {
         Ok(Expr::Call(Box::new(Call {
             func,
             args,
-            span: Span::new(name.start, end),
+            span: Span::new(name.start(), end),
         })))
     }
 
-    fn parse_selector(&mut self, name: Option<String>, start: usize) -> PResult<Expr> {
+    fn parse_selector(&mut self, name: Option<SmallStr>, start: usize) -> PResult<Expr> {
         self.expect(Tok::LBrace, "", "\"{\"")?;
         let mut matchers: Vec<Matcher> = Vec::new();
         let end;
@@ -975,12 +1051,12 @@ impl<'a> Inner<'a, '_> {
             match t.kind {
                 Tok::RBrace => {
                     self.bump()?;
-                    end = t.end;
+                    end = t.end();
                     break;
                 }
                 Tok::Eof => return err(t.span(), "unexpected end of input inside braces"),
                 Tok::Ident if self.text(t).contains(':') => {
-                    let colon = t.start + self.text(t).find(':').unwrap_or(0);
+                    let colon = t.start() + self.text(t).find(':').unwrap_or(0);
                     return err(
                         Span::new(colon, colon + 1),
                         "unexpected character inside braces: ':'",
@@ -1024,7 +1100,7 @@ impl<'a> Inner<'a, '_> {
             }
         }
         if let Some(n) = &name {
-            matchers.push(Matcher::equal(METRIC_NAME, n));
+            matchers.push(Matcher::metric_name(n.clone()));
         }
         Ok(Expr::Vector(Box::new(VectorSelector {
             name,
@@ -1047,7 +1123,7 @@ impl<'a> Inner<'a, '_> {
             Tok::NeqRegex => MatchType::NotRegex,
             Tok::EqlC => {
                 return err(
-                    Span::new(op.start + 1, op.end),
+                    Span::new(op.start() + 1, op.end()),
                     "unexpected \"=\" in label matching, expected string",
                 )
             }
@@ -1060,25 +1136,50 @@ impl<'a> Inner<'a, '_> {
         }
         self.bump()?;
         let value = self.unquote_ref(v)?;
-        if matches!(kind, MatchType::Equal | MatchType::NotEqual) {
-            return Matcher::with_regex_options(kind, label, &value, self.opts.regex)
-                .map_err(|e| ParseError::new(Span::new(lt.start, v.end), e.to_string()));
+        if kind == MatchType::Equal {
+            return Ok(Matcher::equal(label, &value));
+        }
+        if kind == MatchType::NotEqual {
+            return Ok(
+                Matcher::with_regex_options(kind, label, &value, self.opts.regex)
+                    .map_err(|e| ParseError::new(Span::new(lt.start(), v.end()), e.to_string()))?,
+            );
         }
         let key = matcher_key(kind, label, &value);
         if let Some(m) = self.cache.as_ref().and_then(|c| c.get(&key)) {
-            if m.match_type() == kind && m.name() == label && m.value() == value {
+            if m.match_type() == kind && m.has_name(label) && m.value() == value {
                 return Ok(m.clone());
             }
         }
         let m = Matcher::with_regex_options(kind, label, &value, self.opts.regex)
-            .map_err(|e| ParseError::new(Span::new(lt.start, v.end), e.to_string()))?;
+            .map_err(|e| ParseError::new(Span::new(lt.start(), v.end()), e.to_string()))?;
         if let Some(c) = self.cache.as_mut() {
             c.insert(key, m.clone());
         }
         Ok(m)
     }
 
-    fn parse_postfix(&mut self, mut e: Expr) -> PResult<Expr> {
+    /// Modifiers after a primary expression; most primaries have none, which is decided here
+    /// without the call.
+    #[inline]
+    fn parse_postfix(&mut self, e: Expr) -> PResult<Expr> {
+        let t = self.peek()?;
+        let maybe = match t.kind {
+            Tok::LBracket | Tok::At => true,
+            Tok::Ident => {
+                let w = self.bytes(t);
+                kw_eq(w, "offset") || kw_eq(w, "anchored") || kw_eq(w, "smoothed")
+            }
+            _ => false,
+        };
+        if !maybe {
+            return Ok(e);
+        }
+        self.parse_postfix_slow(e)
+    }
+
+    #[inline(never)]
+    fn parse_postfix_slow(&mut self, mut e: Expr) -> PResult<Expr> {
         // Chained subqueries deepen the tree without recursion, so they spend the budget.
         // (After an error the parser is dropped, so only the success paths give it back.)
         let mut chain = 0;
@@ -1096,14 +1197,12 @@ impl<'a> Inner<'a, '_> {
                 }
                 Tok::Ident => {
                     let w = self.text(t);
-                    if w.eq_ignore_ascii_case("offset") {
+                    if kw_eq(w, "offset") {
                         self.bump()?;
                         e = self.parse_offset(e)?;
-                    } else if w.eq_ignore_ascii_case("anchored")
-                        || w.eq_ignore_ascii_case("smoothed")
-                    {
+                    } else if kw_eq(w, "anchored") || kw_eq(w, "smoothed") {
                         self.bump()?;
-                        e = self.set_extended(e, w.eq_ignore_ascii_case("anchored"), t)?;
+                        e = self.set_extended(e, kw_eq(w, "anchored"), t)?;
                     } else {
                         break;
                     }
@@ -1158,10 +1257,9 @@ impl<'a> Inner<'a, '_> {
     fn parse_at(&mut self, mut e: Expr) -> PResult<Expr> {
         let t = self.peek()?;
         let (at, end) = if t.kind == Tok::Ident
-            && (self.text(t).eq_ignore_ascii_case("start")
-                || self.text(t).eq_ignore_ascii_case("end"))
+            && (kw_eq(self.text(t), "start") || kw_eq(self.text(t), "end"))
         {
-            let start = self.text(t).eq_ignore_ascii_case("start");
+            let start = kw_eq(self.text(t), "start");
             self.bump()?;
             self.expect(Tok::LParen, "@", "\"(\"")?;
             let close = self.expect(Tok::RParen, "@", "\")\"")?;
@@ -1171,7 +1269,7 @@ impl<'a> Inner<'a, '_> {
                 } else {
                     AtModifier::End
                 },
-                close.end,
+                close.end(),
             )
         } else if matches!(t.kind, Tok::Number | Tok::Duration | Tok::Add | Tok::Sub) {
             let (v, span) = self.parse_signed_number("@")?;
@@ -1311,32 +1409,32 @@ impl<'a> Inner<'a, '_> {
                 let close = self.expect(Tok::RParen, "duration expression", "\")\"")?;
                 Ok(DurationExpr::Paren(
                     Box::new(inner),
-                    Span::new(t.start, close.end),
+                    Span::new(t.start(), close.end()),
                 ))
             }
             Tok::Ident => {
                 let w = self.text(t);
-                let step = w.eq_ignore_ascii_case("step");
-                if step || w.eq_ignore_ascii_case("range") {
+                let step = kw_eq(w, "step");
+                if step || kw_eq(w, "range") {
                     self.bump()?;
                     self.expect(Tok::LParen, context, "\"(\"")?;
                     let close = self.expect(Tok::RParen, context, "\")\"")?;
-                    let span = Span::new(t.start, close.end);
+                    let span = Span::new(t.start(), close.end());
                     return Ok(if step {
                         DurationExpr::Step(span)
                     } else {
                         DurationExpr::Range(span)
                     });
                 }
-                let min = w.eq_ignore_ascii_case("min_of") || w.eq_ignore_ascii_case("min");
-                if min || w.eq_ignore_ascii_case("max_of") || w.eq_ignore_ascii_case("max") {
+                let min = kw_eq(w, "min_of") || kw_eq(w, "min");
+                if min || kw_eq(w, "max_of") || kw_eq(w, "max") {
                     self.bump()?;
                     self.expect(Tok::LParen, context, "\"(\"")?;
                     let a = self.parse_dur_expr(0)?;
                     self.expect(Tok::Comma, context, "\",\"")?;
                     let b = self.parse_dur_expr(0)?;
                     let close = self.expect(Tok::RParen, context, "\")\"")?;
-                    let span = Span::new(t.start, close.end);
+                    let span = Span::new(t.start(), close.end());
                     return Ok(if min {
                         DurationExpr::MinOf(Box::new(a), Box::new(b), span)
                     } else {
@@ -1469,13 +1567,13 @@ impl<'a> Inner<'a, '_> {
         };
         // Leave bracket mode before the token after `]` is lexed.
         self.peeked = None;
-        self.lex.pos = close.end;
+        self.lex.pos = close.end();
         self.lex.in_brackets = false;
         let range = self.to_duration_value(range, true)?;
-        let span = Span::new(e.span().start, close.end);
+        let span = Span::new(e.span().start, close.end());
         match step {
             None => {
-                let bracket_span = Span::new(open.start, close.end);
+                let bracket_span = Span::new(open.start(), close.end());
                 let vs = match e {
                     Expr::Vector(v) => *v,
                     _ => return err(bracket_span, "ranges only allowed for vector selectors"),
@@ -1517,11 +1615,11 @@ fn apply_sign(t: Token, inner: DurationExpr) -> DurationExpr {
             if neg {
                 n.value = -n.value;
             }
-            n.span = Span::new(t.start, n.span.end);
+            n.span = Span::new(t.start(), n.span.end);
             DurationExpr::Number(n)
         }
         other if neg => {
-            let span = Span::new(t.start, other.span().end);
+            let span = Span::new(t.start(), other.span().end);
             DurationExpr::Neg(Box::new(other), span)
         }
         other => other,

@@ -10,7 +10,7 @@ use lookout_model::{
 use crate::ast::*;
 
 /// Writes a label list as Prometheus does: `a, b, "c.d"`.
-fn write_labels(f: &mut impl Write, labels: &[String]) -> fmt::Result {
+fn write_labels(f: &mut impl Write, labels: &[lookout_model::SmallStr]) -> fmt::Result {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn selectors_include_range_selectors_in_order() {
         let e = parse("rate(a[5m]) / on() group_left sum(b) + c offset 1m").expect("parses");
-        let names: Vec<_> = selectors(&e).iter().map(|v| v.name.clone()).collect();
+        let names: Vec<_> = selectors(&e)
+            .iter()
+            .map(|v| v.name.as_deref().map(str::to_string))
+            .collect();
         assert_eq!(
             names,
             vec![

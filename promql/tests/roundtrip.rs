@@ -1,6 +1,6 @@
 //! Property test: printing any well-typed tree and parsing the text gives the same tree.
 
-use lookout_model::{MatchType, Matcher, METRIC_NAME};
+use lookout_model::{MatchType, Matcher, SmallStr, METRIC_NAME};
 use lookout_promql::*;
 use proptest::prelude::*;
 
@@ -105,7 +105,7 @@ fn selector() -> impl Strategy<Value = VectorSelector> {
                 None => matchers.push(Matcher::equal("job", "x")),
             }
             VectorSelector {
-                name,
+                name: name.map(SmallStr::from),
                 matchers,
                 offset,
                 at,
@@ -202,7 +202,7 @@ fn vector() -> impl Strategy<Value = Expr> {
                         expr: e,
                         param: op.has_param().then_some(p),
                         without: without && !grouping.is_empty(),
-                        grouping,
+                        grouping: grouping.into_iter().map(SmallStr::from).collect(),
                         span: sp(),
                     }))
                 }),
@@ -272,9 +272,9 @@ fn vector() -> impl Strategy<Value = Expr> {
                         return_bool: false,
                         matching: Some(VectorMatching {
                             card,
-                            matching_labels: labels,
+                            matching_labels: labels.into_iter().map(SmallStr::from).collect(),
                             on,
-                            include,
+                            include: include.into_iter().map(SmallStr::from).collect(),
                             fill: FillValues::default(),
                         }),
                         span: sp(),

@@ -67,15 +67,20 @@ impl<'a> Decbuf<'a> {
     pub(crate) fn remaining(&self) -> usize {
         self.b.len().saturating_sub(self.pos)
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self) -> Option<u64> {
-        // One-byte values (small deltas) are the common case in WAL and index data.
+        // One-byte values (small deltas, symbol references) are the common case in WAL and
+        // index data: inlined; longer ones take a call.
         if let Some(&b) = self.b.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Some(b as u64);
             }
         }
+        self.uvarint_long()
+    }
+    #[inline(never)]
+    fn uvarint_long(&mut self) -> Option<u64> {
         let mut x = 0u64;
         let mut s = 0u32;
         for i in 0..10 {

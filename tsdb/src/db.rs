@@ -436,7 +436,9 @@ impl Db {
     }
 
     /// Rewrites every block with tombstones without the deleted data (Prometheus'
-    /// `CleanTombstones`). Returns the number of blocks rewritten.
+    /// `CleanTombstones`). Returns the number of blocks rewritten. As in Prometheus, a
+    /// rewritten block has compaction level 1, itself as its only source, and the old block
+    /// as its parent.
     pub fn clean_tombstones(&self) -> Result<u64> {
         let _g = self.inner.compact_mu.lock();
         self.inner.check_writable()?;
@@ -667,8 +669,9 @@ impl Inner {
                 break;
             };
             let maxt = compact::range_for_timestamp(mint, range);
-            // Appenders' lower bound is already past maxt; make it explicit before writing.
-            self.head.set_min_valid_time(maxt);
+            // No sample below maxt may arrive once the range is written: close it, and let
+            // appenders that accepted samples in it finish first.
+            self.head.close_range_below(maxt);
             let tombs = self.head_tombstones.read().clone();
             let meta = compact::write_from_head(&self.dir, &self.head, &tombs, mint, maxt, None)?;
             let cut = match meta {
@@ -868,9 +871,19 @@ impl Inner {
         let mut n = 0;
         for b in with_stones {
             let m = b.meta();
+            // As Prometheus' `LeveledCompactor.Write`: the rewritten block starts again at
+            // level 1 with itself as its only source, names the old block as its parent, and
+            // keeps the out-of-order hint.
             let compaction = Compaction {
-                level: m.compaction.level,
-                sources: m.compaction.sources.clone(),
+                level: 1,
+                sources: Vec::new(),
+                hints: m
+                    .compaction
+                    .hints
+                    .iter()
+                    .filter(|h| h.as_str() == "from-out-of-order")
+                    .cloned()
+                    .collect(),
                 parents: vec![BlockDesc {
                     ulid: m.ulid.clone(),
                     min_time: m.min_time,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lookout_model::{Labels, Matcher};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
@@ -360,6 +360,18 @@ pub struct Head {
     dropped: AtomicU64,
     wal: Option<Mutex<WalState>>,
     mapper: Option<ChunkDiskMapper>,
+    /// Open appenders that hold samples, with the oldest time each may append.
+    appenders: Mutex<OpenAppenders>,
+    /// Signalled when an open appender finishes.
+    appender_done: Condvar,
+}
+
+/// The appenders of a head that hold samples: `(id, lower bound)`, where the bound is the
+/// oldest timestamp the appender accepts (Prometheus' isolation keeps the same per appender).
+#[derive(Debug, Default)]
+struct OpenAppenders {
+    next_id: u64,
+    open: Vec<(u64, i64)>,
 }
 
 #[derive(Debug)]
@@ -412,6 +424,8 @@ impl Head {
             dropped: AtomicU64::new(0),
             wal: None,
             mapper: None,
+            appenders: Mutex::default(),
+            appender_done: Condvar::new(),
         }
     }
 
@@ -463,6 +477,7 @@ impl Head {
         Appender {
             head: self,
             min_valid: None,
+            open_id: None,
             created: Vec::new(),
             samples: BATCH.try_with(Cell::take).unwrap_or_default(),
         }
@@ -497,6 +512,20 @@ impl Head {
     /// Samples older than this are rejected with [`Error::OutOfBounds`] (set by truncation).
     pub fn set_min_valid_time(&self, t: i64) {
         self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// Closes the time range below `t` to appends and waits until no open appender can still
+    /// add a sample below `t` (Prometheus' `WaitForAppendersOverlapping`): appenders opened
+    /// from now on reject such samples, and those that accepted some are committed or rolled
+    /// back first. Called before the range is cut into a block, so a late commit lands in the
+    /// block rather than behind it. Must not be called by a thread that holds an open
+    /// appender with samples below `t` (it would wait for itself).
+    pub fn close_range_below(&self, t: i64) {
+        let mut open = self.appenders.lock();
+        self.set_min_valid_time(t);
+        while open.open.iter().any(|&(_, bound)| bound < t) {
+            self.appender_done.wait(&mut open);
+        }
     }
 
     /// The series reference of `labels`, if the head has the series.
@@ -1132,6 +1161,8 @@ impl ReplayCtx {
 pub struct Appender<'h> {
     head: &'h Head,
     min_valid: Option<i64>,
+    /// The id under which this appender is registered as open with samples.
+    open_id: Option<u64>,
     created: Vec<Arc<MemSeries>>,
     samples: Batch,
 }
@@ -1164,15 +1195,27 @@ impl Appender<'_> {
             return m;
         }
         let head = self.head;
+        // The bound is read and registered under the lock `Head::close_range_below` takes,
+        // so a head cut either sees this appender or has already raised the floor read here.
+        let mut open = head.appenders.lock();
         let max = head.max_time.load(Ordering::Relaxed);
         let floor = head.min_valid_time.load(Ordering::Relaxed);
-        if max == i64::MIN {
+        let bound = if max == i64::MIN {
             // Prometheus' initAppender: no bound until the head has a time range.
-            return floor;
+            floor
+        } else {
+            floor.max(max.saturating_sub(head.opts.chunk_range / 2))
+        };
+        if self.open_id.is_none() {
+            let id = open.next_id;
+            open.next_id += 1;
+            open.open.push((id, bound));
+            self.open_id = Some(id);
         }
-        let m = floor.max(max.saturating_sub(head.opts.chunk_range / 2));
-        self.min_valid = Some(m);
-        m
+        if max != i64::MIN {
+            self.min_valid = Some(bound);
+        }
+        bound
     }
 
     fn push(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<()> {
@@ -1301,6 +1344,12 @@ impl Appender<'_> {
 
 impl Drop for Appender<'_> {
     fn drop(&mut self) {
+        if let Some(id) = self.open_id.take() {
+            let mut open = self.head.appenders.lock();
+            open.open.retain(|&(i, _)| i != id);
+            drop(open);
+            self.head.appender_done.notify_all();
+        }
         for (s, _, _) in &self.samples {
             let mut d = s.data.lock();
             d.pending = d.pending.saturating_sub(1);

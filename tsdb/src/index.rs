@@ -476,6 +476,38 @@ impl IndexReader {
         pairs: &mut Vec<(&'a str, &'a str)>,
         chunks: &mut Vec<ChunkMeta>,
     ) -> Result<()> {
+        self.series_with(id, pairs, chunks, |r, off| self.symbol(r, off))
+    }
+
+    /// [`IndexReader::series_into`] resolving symbols through `cache`, which a caller
+    /// reading many series keeps: their label names and most values repeat.
+    pub(crate) fn series_into_cached<'a>(
+        &'a self,
+        id: u32,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+        chunks: &mut Vec<ChunkMeta>,
+        cache: &mut SymbolCache<'a>,
+    ) -> Result<()> {
+        self.series_with(id, pairs, chunks, |r, off| {
+            let slot = &mut cache.slots[(r ^ (r >> 7)) as usize % SYMBOL_CACHE_SLOTS];
+            match *slot {
+                Some((k, s)) if k == r => Ok(s),
+                _ => {
+                    let s = self.symbol(r, off)?;
+                    *slot = Some((r, s));
+                    Ok(s)
+                }
+            }
+        })
+    }
+
+    fn series_with<'a>(
+        &'a self,
+        id: u32,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+        chunks: &mut Vec<ChunkMeta>,
+        mut symbol: impl FnMut(u64, usize) -> Result<&'a str>,
+    ) -> Result<()> {
         let (off, body) = self.series_body(id)?;
         let err = |r: &str| corrupt(&self.path, off, format!("series {id}: {r}"));
         let mut d = Decbuf::new(body);
@@ -483,7 +515,7 @@ impl IndexReader {
         for _ in 0..nl {
             let n = d.uvarint().ok_or_else(|| err("bad label"))?;
             let v = d.uvarint().ok_or_else(|| err("bad label"))?;
-            pairs.push((self.symbol(n, off)?, self.symbol(v, off)?));
+            pairs.push((symbol(n, off)?, symbol(v, off)?));
         }
         let nc = d.uvarint().ok_or_else(|| err("bad chunk count"))?;
         if nc > body.len() as u64 {
@@ -517,17 +549,34 @@ impl IndexReader {
         let mut pairs = Vec::new();
         let mut chunks = Vec::new();
         self.series_into(id, &mut pairs, &mut chunks)?;
-        Ok((labels_from_index(&pairs), chunks))
+        Ok((labels_from_index(&pairs, &mut String::new()), chunks))
+    }
+}
+
+const SYMBOL_CACHE_SLOTS: usize = 64;
+
+/// Symbols resolved by [`IndexReader::series_into_cached`], by reference (direct-mapped).
+#[derive(Debug)]
+pub(crate) struct SymbolCache<'a> {
+    slots: [Option<(u64, &'a str)>; SYMBOL_CACHE_SLOTS],
+}
+
+impl Default for SymbolCache<'_> {
+    fn default() -> Self {
+        SymbolCache {
+            slots: [None; SYMBOL_CACHE_SLOTS],
+        }
     }
 }
 
 /// A label set from an index series' pairs: the fast path when they are sorted by name with
-/// unique names and non-empty values (what writers produce), the checked path otherwise.
-pub(crate) fn labels_from_index(pairs: &[(&str, &str)]) -> Labels {
+/// unique names and non-empty values (what writers produce), encoded in `scratch` (reused by
+/// callers building many) and copied out in one allocation; the checked path otherwise.
+pub(crate) fn labels_from_index(pairs: &[(&str, &str)], scratch: &mut String) -> Labels {
     let well_formed = pairs.windows(2).all(|w| w[0].0 < w[1].0)
         && pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty());
     if well_formed {
-        Labels::from_sorted_unchecked(pairs.iter().copied())
+        Labels::from_sorted_unchecked_in(pairs.iter().copied(), scratch)
     } else {
         Labels::from_pairs(pairs.iter().copied())
     }

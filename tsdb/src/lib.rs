@@ -96,5 +96,5 @@ pub use crate::head::{
 pub use crate::merge::{open_read_only, MergeQuerier, ReadOnlyDb};
 pub use crate::wal::{FsyncPolicy, WalOptions};
 pub use crate::xor::{
-    decode_xor, xor_num_samples, ChunkFlavor, XorChunk, XorIterator, MAX_SAMPLES,
+    decode_xor, decode_xor_into, xor_num_samples, ChunkFlavor, XorChunk, XorIterator, MAX_SAMPLES,
 };

@@ -191,33 +191,113 @@ impl Series for ChainSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(ChainIter {
-            its: self.parts.iter().map(|p| p.iter()).collect(),
-            live: Vec::new(),
-            cur: None,
-            started: false,
-        })
+        Box::new(ChainIter::new(
+            self.parts.iter().map(|p| p.iter()).collect(),
+        ))
+    }
+}
+
+/// How many samples a part of a [`ChainIter`] reads ahead.
+const PART_BATCH: usize = 256;
+
+/// What [`ChainIter::at`] returns when it stands on no sample.
+const NO_SAMPLE: Sample = Sample {
+    t: i64::MIN,
+    v: f64::NAN,
+};
+
+/// One iterator of a chain with the samples it has read ahead (with `next_batch`), so the
+/// merge compares and steps plain values instead of calling through the iterator per sample.
+struct Part<'a> {
+    it: Box<dyn SampleIterator + 'a>,
+    // Samples read ahead; `buf[pos]` is the part's current one, none when `pos` is past the
+    // end and `more` is false.
+    buf: Vec<Sample>,
+    pos: usize,
+    // Whether `it` may hold samples after `buf`.
+    more: bool,
+}
+
+impl Part<'_> {
+    #[inline]
+    fn head(&self) -> Option<i64> {
+        self.buf.get(self.pos).map(|s| s.t)
+    }
+
+    /// Reads the next samples ahead into an empty buffer.
+    fn refill(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        if self.more && self.it.next_batch(&mut self.buf, PART_BATCH) != ValueKind::Float {
+            // The end, an error, or a kind the chain does not read: the part is done.
+            self.more = false;
+        }
+    }
+
+    /// Moves past every sample at or before `t`.
+    fn skip_through(&mut self, t: i64) {
+        loop {
+            while self.buf.get(self.pos).is_some_and(|s| s.t <= t) {
+                self.pos += 1;
+            }
+            if self.pos < self.buf.len() || !self.more {
+                return;
+            }
+            self.refill();
+        }
+    }
+
+    /// Moves to the first sample at or after `t` (staying put when already there).
+    fn seek(&mut self, t: i64) {
+        if let Some(rest) = self.buf.get(self.pos..) {
+            self.pos += rest.partition_point(|s| s.t < t);
+        }
+        if self.pos < self.buf.len() || !self.more {
+            return;
+        }
+        // `it` stands on the last sample read ahead, which is before `t`.
+        self.buf.clear();
+        self.pos = 0;
+        match self.it.seek(t) {
+            ValueKind::Float => self.buf.push(self.it.at()),
+            _ => self.more = false,
+        }
     }
 }
 
 /// Merges sample iterators by time; on equal timestamps the last iterator wins, the others'
-/// samples at that time are skipped.
+/// samples at that time are skipped. Each part reads ahead in batches (so an error of a part
+/// may show in [`err`](SampleIterator::err) before the samples read ahead of it are out;
+/// iteration still ends only after them).
 struct ChainIter<'a> {
-    its: Vec<Box<dyn SampleIterator + 'a>>,
-    // Whether iterator i stands on a sample.
-    live: Vec<bool>,
+    parts: Vec<Part<'a>>,
+    // The part standing on the current sample.
     cur: Option<usize>,
     started: bool,
 }
 
-impl ChainIter<'_> {
+impl<'a> ChainIter<'a> {
+    fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
+        ChainIter {
+            parts: its
+                .into_iter()
+                .map(|it| Part {
+                    it,
+                    buf: Vec::new(),
+                    pos: 0,
+                    more: true,
+                })
+                .collect(),
+            cur: None,
+            started: false,
+        }
+    }
+
+    /// Stands on the earliest head of the parts, the last part among equals.
     fn pick(&mut self) -> ValueKind {
         let mut best: Option<(usize, i64)> = None;
-        for (i, it) in self.its.iter().enumerate() {
-            if !self.live[i] {
-                continue;
-            }
-            let t = it.at_t();
+        for (i, p) in self.parts.iter().enumerate() {
+            let Some(t) = p.head() else { continue };
             match best {
                 Some((_, bt)) if bt < t => {}
                 _ => best = Some((i, t)),
@@ -234,12 +314,21 @@ impl ChainIter<'_> {
     fn start(&mut self) {
         if !self.started {
             self.started = true;
-            self.live = self
-                .its
-                .iter_mut()
-                .map(|it| it.next() == ValueKind::Float)
-                .collect();
+            for p in &mut self.parts {
+                p.refill();
+            }
         }
+    }
+
+    /// The earliest head among the parts other than `c`.
+    fn bound(&self, c: usize) -> i64 {
+        self.parts
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != c)
+            .filter_map(|(_, p)| p.head())
+            .min()
+            .unwrap_or(i64::MAX)
     }
 }
 
@@ -252,46 +341,68 @@ impl SampleIterator for ChainIter<'_> {
         let Some(c) = self.cur else {
             return ValueKind::None;
         };
-        let last = self.its[c].at_t();
-        for (i, it) in self.its.iter_mut().enumerate() {
-            while self.live[i] && it.at_t() <= last {
-                self.live[i] = it.next() == ValueKind::Float;
-            }
+        let last = self.parts[c].head().unwrap_or(i64::MIN);
+        for p in &mut self.parts {
+            p.skip_through(last);
         }
         self.pick()
     }
 
+    /// Each step is `next`; the part it lands on then contributes its following samples
+    /// directly while they increase and stay before every other part's head.
+    fn next_batch(&mut self, out: &mut Vec<Sample>, max: usize) -> ValueKind {
+        let mut left = max;
+        while left > 0 {
+            let k = self.next();
+            let Some(c) = self.cur.filter(|_| k == ValueKind::Float) else {
+                return k;
+            };
+            let bound = if left > 1 { self.bound(c) } else { i64::MIN };
+            let p = &mut self.parts[c];
+            // The current sample, then those that follow it in this part's buffer while they
+            // increase and come before every other part's head.
+            let rest = p.buf.get(p.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                // Not reached: `next` stood on `rest[0]`.
+                return ValueKind::None;
+            }
+            let n = 1 + rest[..rest.len().min(left)]
+                .windows(2)
+                .take_while(|w| w[0].t < w[1].t && w[1].t < bound)
+                .count();
+            out.extend_from_slice(&rest[..n]);
+            p.pos += n - 1;
+            left -= n;
+        }
+        ValueKind::Float
+    }
+
     fn seek(&mut self, t: i64) -> ValueKind {
         self.start();
-        if let Some(c) = self.cur {
-            if self.its[c].at_t() >= t {
-                return ValueKind::Float;
-            }
+        if self.at_t() >= t && self.cur.is_some() {
+            return ValueKind::Float;
         }
-        for (i, it) in self.its.iter_mut().enumerate() {
-            if self.live[i] && it.at_t() < t {
-                self.live[i] = it.seek(t) == ValueKind::Float;
+        for p in &mut self.parts {
+            if p.head().is_some_and(|h| h < t) {
+                p.seek(t);
             }
         }
         self.pick()
     }
 
     fn at(&self) -> Sample {
-        match self.cur {
-            Some(c) => self.its[c].at(),
-            None => Sample {
-                t: i64::MIN,
-                v: f64::NAN,
-            },
-        }
+        self.cur
+            .and_then(|c| self.parts[c].buf.get(self.parts[c].pos))
+            .copied()
+            .unwrap_or(NO_SAMPLE)
     }
 
     fn at_t(&self) -> i64 {
-        self.cur.map_or(i64::MIN, |c| self.its[c].at_t())
+        self.at().t
     }
 
     fn err(&self) -> Option<&ModelError> {
-        self.its.iter().find_map(|it| it.err())
+        self.parts.iter().find_map(|p| p.it.err())
     }
 }
 
@@ -419,5 +530,165 @@ impl Querier for ReadOnlyDb {
         matchers: &[Matcher],
     ) -> Result<Vec<String>, ModelError> {
         self.with_querier(mint, maxt, |q| q.label_values(mint, maxt, name, matchers))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::block_query::tests::{check_drain, drive};
+    use lookout_model::SliceIterator;
+
+    /// Parts of random samples, sorted with some repeated timestamps (which `SliceIterator`
+    /// passes on and the chain must drop), overlapping or one after another, some longer
+    /// than a part reads ahead.
+    fn parts(seed: u64) -> Vec<Vec<Sample>> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let n = 1 + rand() % 4;
+        let mut start = 0i64;
+        (0..n)
+            .map(|p| {
+                let len = if rand() % 3 == 0 {
+                    rand() % 900
+                } else {
+                    rand() % 60
+                };
+                let mut t = if rand() % 2 == 0 { start } else { start / 2 };
+                let v: Vec<Sample> = (0..len)
+                    .map(|_| {
+                        t += (rand() % 4) as i64;
+                        Sample::new(t, (p * 1000) as f64 + (rand() % 100) as f64)
+                    })
+                    .collect();
+                start = t + 1;
+                v
+            })
+            .collect()
+    }
+
+    fn boxed(parts: &[Vec<Sample>]) -> Vec<Box<dyn SampleIterator + '_>> {
+        parts
+            .iter()
+            .map(|p| Box::new(SliceIterator::new(p)) as Box<dyn SampleIterator>)
+            .collect()
+    }
+
+    fn chain(parts: &[Vec<Sample>]) -> ChainIter<'_> {
+        ChainIter::new(boxed(parts))
+    }
+
+    /// The chain as it was before parts read ahead: the reference for `next` and `seek`.
+    struct RefChain<'a> {
+        its: Vec<Box<dyn SampleIterator + 'a>>,
+        live: Vec<bool>,
+        cur: Option<usize>,
+        started: bool,
+    }
+
+    impl RefChain<'_> {
+        fn pick(&mut self) -> ValueKind {
+            let mut best: Option<(usize, i64)> = None;
+            for (i, it) in self.its.iter().enumerate() {
+                if !self.live[i] {
+                    continue;
+                }
+                let t = it.at_t();
+                match best {
+                    Some((_, bt)) if bt < t => {}
+                    _ => best = Some((i, t)),
+                }
+            }
+            self.cur = best.map(|(i, _)| i);
+            if self.cur.is_some() {
+                ValueKind::Float
+            } else {
+                ValueKind::None
+            }
+        }
+
+        fn start(&mut self) {
+            if !self.started {
+                self.started = true;
+                self.live = self
+                    .its
+                    .iter_mut()
+                    .map(|it| it.next() == ValueKind::Float)
+                    .collect();
+            }
+        }
+    }
+
+    impl SampleIterator for RefChain<'_> {
+        fn next(&mut self) -> ValueKind {
+            if !self.started {
+                self.start();
+                return self.pick();
+            }
+            let Some(c) = self.cur else {
+                return ValueKind::None;
+            };
+            let last = self.its[c].at_t();
+            for (i, it) in self.its.iter_mut().enumerate() {
+                while self.live[i] && it.at_t() <= last {
+                    self.live[i] = it.next() == ValueKind::Float;
+                }
+            }
+            self.pick()
+        }
+
+        fn seek(&mut self, t: i64) -> ValueKind {
+            self.start();
+            if let Some(c) = self.cur {
+                if self.its[c].at_t() >= t {
+                    return ValueKind::Float;
+                }
+            }
+            for (i, it) in self.its.iter_mut().enumerate() {
+                if self.live[i] && it.at_t() < t {
+                    self.live[i] = it.seek(t) == ValueKind::Float;
+                }
+            }
+            self.pick()
+        }
+
+        fn at(&self) -> Sample {
+            self.cur.map_or(NO_SAMPLE, |c| self.its[c].at())
+        }
+
+        fn at_t(&self) -> i64 {
+            self.cur.map_or(i64::MIN, |c| self.its[c].at_t())
+        }
+    }
+
+    fn reference(parts: &[Vec<Sample>]) -> RefChain<'_> {
+        RefChain {
+            its: boxed(parts),
+            live: Vec::new(),
+            cur: None,
+            started: false,
+        }
+    }
+
+    #[test]
+    fn chain_next_batch_matches_next_and_at() {
+        for seed in 0..300 {
+            let ps = parts(seed);
+            check_drain(&mut reference(&ps), &mut chain(&ps), &mut chain(&ps));
+            // Seeks of a few samples, and long ones past the parts' read-ahead.
+            for span in [12, 800] {
+                let want = drive(&mut reference(&ps), seed, -5, span, false);
+                let got = drive(&mut chain(&ps), seed, -5, span, false);
+                assert_eq!(got, want, "seed {seed}");
+                let got = drive(&mut chain(&ps), seed, -5, span, true);
+                assert_eq!(got, want, "seed {seed}");
+            }
+        }
     }
 }

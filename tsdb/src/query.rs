@@ -132,6 +132,42 @@ impl SampleIterator for ChunksIter<'_> {
         }
     }
 
+    /// Steps the current chunk's decoder directly while its samples increase and stay within
+    /// `maxt`; anything else (a chunk change, the end) goes through `advance` as in `next`.
+    fn next_batch(&mut self, out: &mut Vec<Sample>, max: usize) -> ValueKind {
+        let mut left = max;
+        while left > 0 {
+            let k = match (self.on, self.cur.as_mut()) {
+                (true, Some(cur)) => {
+                    let mut last = cur.at_t();
+                    while left > 0 && cur.next() == ValueKind::Float {
+                        let s = cur.at();
+                        if s.t <= last || s.t > self.maxt {
+                            break;
+                        }
+                        out.push(s);
+                        left -= 1;
+                        last = s.t;
+                    }
+                    if left == 0 {
+                        return ValueKind::Float;
+                    }
+                    // The decoder stands past `last` (or failed): `advance` takes it from there.
+                    self.advance(last.saturating_add(1), false)
+                }
+                _ => self.next(),
+            };
+            match k {
+                ValueKind::Float => {
+                    out.push(self.at());
+                    left -= 1;
+                }
+                k => return k,
+            }
+        }
+        ValueKind::Float
+    }
+
     fn seek(&mut self, t: i64) -> ValueKind {
         if self.on && self.at_t() >= t {
             return ValueKind::Float;
@@ -275,5 +311,56 @@ impl Querier for Head {
             }
         }
         Ok(values.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::block_query::tests::{check_drain, drive};
+    use crate::head::HeadOptions;
+
+    #[test]
+    fn head_next_batch_matches_next_and_at() {
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let (head, _) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
+        let mut state = 99u64;
+        let labels: Vec<Labels> = (0..4)
+            .map(|i| format!(r#"m{{i="{i}"}}"#).parse().unwrap())
+            .collect();
+        let mut ts = [0i64; 4];
+        for k in 0..700 {
+            let mut app = head.appender();
+            for (i, l) in labels.iter().enumerate() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ts[i] += if i % 2 == 0 {
+                    15_000
+                } else {
+                    1 + (state % 29_999) as i64
+                };
+                app.append(l, ts[i], k as f64).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        let mut series = 0;
+        for (mint, maxt) in [(i64::MIN, i64::MAX), (1_000_000, 6_000_000), (7, 7)] {
+            let set: Vec<_> = head
+                .select(mint, maxt, &[], &SelectHints::default())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for s in &set {
+                series += 1;
+                check_drain(&mut *s.iter(), &mut *s.iter(), &mut *s.iter());
+                for seed in 0..30 {
+                    let want = drive(&mut *s.iter(), seed, -1, 200_000, false);
+                    assert_eq!(drive(&mut *s.iter(), seed, -1, 200_000, true), want);
+                }
+            }
+        }
+        assert!(series >= 8, "{series}");
     }
 }

@@ -212,6 +212,50 @@ fn overlapping_blocks_are_compacted_vertically() {
     db.close().unwrap();
 }
 
+/// Prometheus' `WaitForAppendersOverlapping`: cutting the head waits for open appenders that
+/// may still add samples to the range being cut, so a sample committed late lands in the
+/// block rather than behind it.
+#[test]
+fn head_cut_waits_for_open_appenders() {
+    let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let a: Labels = r#"m{s="a"}"#.parse().unwrap();
+    let late: Labels = r#"m{s="late"}"#.parse().unwrap();
+    let mut app = db.appender();
+    app.append(&a, 0, 1.0).unwrap();
+    app.commit().unwrap();
+    // An appender opened now may append anywhere after the head's max time minus half a
+    // chunk range; it holds a sample inside the first block's range, uncommitted.
+    let mut slow = db.appender();
+    slow.append(&late, 19 * H / 10, 7.0).unwrap();
+    let mut app = db.appender();
+    for t in [H, 2 * H, 7 * H / 2] {
+        app.append(&a, t, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    std::thread::scope(|s| {
+        let cut = s.spawn(|| db.compact().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !cut.is_finished(),
+            "the head was cut under an open appender"
+        );
+        slow.commit().unwrap();
+        let stats = cut.join().unwrap();
+        assert_eq!(stats.head_blocks, 1);
+    });
+    let blocks = db.blocks();
+    assert_eq!(blocks.len(), 1);
+    assert_eq!((blocks[0].min_time, blocks[0].max_time), (0, 2 * H));
+    assert_eq!(
+        blocks[0].stats.num_samples, 3,
+        "a at 0 and 1 h, late at 1.9 h"
+    );
+    let got = dump(&db, r#"m{s="late"}"#);
+    let samples: Vec<_> = got.into_values().collect();
+    assert_eq!(samples, vec![vec![(19 * H / 10, 7f64.to_bits())]]);
+}
+
 #[test]
 fn retention_by_time() {
     let tmp = lookout_testkit::tempfile::tempdir().unwrap();
@@ -344,9 +388,28 @@ fn delete_then_compaction_removes_data() {
     let db = Db::open(tmp.path(), opts()).unwrap();
     let stones_before: u64 = db.blocks().iter().map(|m| m.stats.num_tombstones).sum();
     assert!(stones_before > 0);
+    let before: Vec<_> = db.blocks();
     let n = db.clean_tombstones().unwrap();
     assert!(n > 0);
     assert!(db.blocks().iter().all(|m| m.stats.num_tombstones == 0));
+    // Prometheus' `LeveledCompactor.Write` metadata: level 1, itself as source, old block as
+    // parent.
+    let mut rewritten = 0u64;
+    for m in db.blocks() {
+        let Some(p) = m.compaction.parents.first() else {
+            continue;
+        };
+        let Some(old) = before.iter().find(|b| b.ulid == p.ulid) else {
+            continue;
+        };
+        assert!(old.stats.num_tombstones > 0);
+        assert_eq!(m.compaction.level, 1);
+        assert_eq!(m.compaction.sources, vec![m.ulid.clone()]);
+        assert_eq!(m.compaction.parents.len(), 1);
+        assert_eq!((p.min_time, p.max_time), (old.min_time, old.max_time));
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, n);
     let samples: u64 = db.blocks().iter().map(|m| m.stats.num_samples).sum();
     same(&dump(&db, "m"), &expect);
     // Samples on disk went down: the deleted ones are gone, not hidden.

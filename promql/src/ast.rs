@@ -322,13 +322,144 @@ impl DurationExpr {
     }
 }
 
+/// The matchers of a selector: a list that keeps a single matcher (a bare metric name, the
+/// most common selector) without an allocation of its own. It dereferences to a slice, and
+/// converts from and into a `Vec<Matcher>`.
+///
+/// ```
+/// use lookout_model::Matcher;
+/// use lookout_promql::Matchers;
+/// let mut ms = Matchers::new();
+/// ms.push(Matcher::equal("job", "api"));
+/// ms.push(Matcher::equal("__name__", "up"));
+/// assert_eq!(ms.len(), 2);
+/// ms.retain(|m| m.name() != "job");
+/// assert_eq!(ms[0].value(), "up");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Matchers(MatchersRepr);
+
+#[derive(Debug, Clone, Default)]
+enum MatchersRepr {
+    #[default]
+    Empty,
+    One(Matcher),
+    Many(Vec<Matcher>),
+}
+
+impl Matchers {
+    /// No matchers.
+    pub fn new() -> Matchers {
+        Matchers(MatchersRepr::Empty)
+    }
+
+    /// Just `m`.
+    pub fn one(m: Matcher) -> Matchers {
+        Matchers(MatchersRepr::One(m))
+    }
+
+    /// Appends a matcher.
+    pub fn push(&mut self, m: Matcher) {
+        match &mut self.0 {
+            MatchersRepr::Many(v) => v.push(m),
+            MatchersRepr::Empty => self.0 = MatchersRepr::One(m),
+            MatchersRepr::One(_) => {
+                if let MatchersRepr::One(first) = std::mem::take(&mut self.0) {
+                    let mut v = Vec::with_capacity(4);
+                    v.push(first);
+                    v.push(m);
+                    self.0 = MatchersRepr::Many(v);
+                }
+            }
+        }
+    }
+
+    /// Keeps the matchers for which `keep` holds, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Matcher) -> bool) {
+        match &mut self.0 {
+            MatchersRepr::Empty => {}
+            MatchersRepr::One(m) => {
+                if !keep(m) {
+                    self.0 = MatchersRepr::Empty;
+                }
+            }
+            MatchersRepr::Many(v) => v.retain(|m| keep(m)),
+        }
+    }
+
+    /// The matchers as a vector.
+    pub fn into_vec(self) -> Vec<Matcher> {
+        match self.0 {
+            MatchersRepr::Empty => Vec::new(),
+            MatchersRepr::One(m) => vec![m],
+            MatchersRepr::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for Matchers {
+    type Target = [Matcher];
+
+    fn deref(&self) -> &[Matcher] {
+        match &self.0 {
+            MatchersRepr::Empty => &[],
+            MatchersRepr::One(m) => std::slice::from_ref(m),
+            MatchersRepr::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Matchers {
+    fn deref_mut(&mut self) -> &mut [Matcher] {
+        match &mut self.0 {
+            MatchersRepr::Empty => &mut [],
+            MatchersRepr::One(m) => std::slice::from_mut(m),
+            MatchersRepr::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<Matcher>> for Matchers {
+    fn from(mut v: Vec<Matcher>) -> Matchers {
+        match v.len() {
+            0 => Matchers::new(),
+            1 => match v.pop() {
+                Some(m) => Matchers(MatchersRepr::One(m)),
+                None => Matchers::new(),
+            },
+            _ => Matchers(MatchersRepr::Many(v)),
+        }
+    }
+}
+
+impl From<Matchers> for Vec<Matcher> {
+    fn from(m: Matchers) -> Vec<Matcher> {
+        m.into_vec()
+    }
+}
+
+impl FromIterator<Matcher> for Matchers {
+    fn from_iter<I: IntoIterator<Item = Matcher>>(iter: I) -> Matchers {
+        Matchers::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Matchers {
+    type Item = &'a Matcher;
+    type IntoIter = std::slice::Iter<'a, Matcher>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// An instant vector selector. Equality ignores the order of matchers.
 #[derive(Debug, Clone)]
 pub struct VectorSelector {
     /// The metric name when written before the braces (`up{...}`).
     pub name: Option<SmallStr>,
     /// All matchers; a name written before the braces is the last one (`__name__="up"`).
-    pub matchers: Vec<Matcher>,
+    pub matchers: Matchers,
     /// `offset`, if any (a zero offset is stored as `None`).
     pub offset: Option<DurationValue>,
     /// `@`, if any.

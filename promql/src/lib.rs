@@ -57,8 +57,9 @@ mod visit;
 
 pub use crate::ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, DurationExpr,
-    DurationOp, DurationValue, Expr, FillValues, MatrixSelector, NumberLiteral, ParenExpr, Span,
-    StringLiteral, SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
+    DurationOp, DurationValue, Expr, FillValues, Matchers, MatrixSelector, NumberLiteral,
+    ParenExpr, Span, StringLiteral, SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching,
+    VectorSelector,
 };
 pub use crate::error::{Error, ParseError};
 pub use crate::functions::{function, functions, Function, Stability};

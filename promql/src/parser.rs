@@ -890,7 +890,7 @@ impl<'a> Inner<'a, '_> {
         if self.peek()?.kind == Tok::LBrace {
             self.parse_selector(Some(name), t.start())
         } else {
-            let matchers = vec![Matcher::metric_name(name.clone())];
+            let matchers = Matchers::one(Matcher::metric_name(name.clone()));
             Ok(Expr::Vector(Box::new(VectorSelector {
                 name: Some(name),
                 matchers,
@@ -1044,7 +1044,7 @@ impl<'a> Inner<'a, '_> {
 
     fn parse_selector(&mut self, name: Option<SmallStr>, start: usize) -> PResult<Expr> {
         self.expect(Tok::LBrace, "", "\"{\"")?;
-        let mut matchers: Vec<Matcher> = Vec::new();
+        let mut matchers = Matchers::new();
         let end;
         loop {
             let t = self.peek()?;

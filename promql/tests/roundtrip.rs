@@ -106,7 +106,7 @@ fn selector() -> impl Strategy<Value = VectorSelector> {
             }
             VectorSelector {
                 name: name.map(SmallStr::from),
-                matchers,
+                matchers: matchers.into(),
                 offset,
                 at,
                 anchored: false,

@@ -239,10 +239,64 @@ enum Kw {
     Reserved,
 }
 
+/// Every word [`classify`] recognises, lowercase (a word missing here is never classified).
+const KEYWORDS: &[&[u8]] = &[
+    b"sum",
+    b"avg",
+    b"count",
+    b"min",
+    b"max",
+    b"group",
+    b"stddev",
+    b"stdvar",
+    b"topk",
+    b"bottomk",
+    b"count_values",
+    b"quantile",
+    b"limitk",
+    b"limit_ratio",
+    b"and",
+    b"or",
+    b"unless",
+    b"by",
+    b"without",
+    b"offset",
+    b"start",
+    b"end",
+    b"step",
+    b"range",
+    b"anchored",
+    b"smoothed",
+    b"atan2",
+    b"on",
+    b"ignoring",
+    b"group_left",
+    b"group_right",
+    b"bool",
+];
+
+/// For each word length, a bit per letter `a`–`z` that starts a keyword of that length: most
+/// metric and label names are told apart from keywords by this one lookup.
+const KEYWORD_STARTS: [u32; 13] = {
+    let mut m = [0u32; 13];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        let k = KEYWORDS[i];
+        m[k.len()] |= 1 << (k[0] - b'a');
+        i += 1;
+    }
+    m
+};
+
 /// Classifies a word case-insensitively without allocating.
 fn classify(w: &str) -> Kw {
     let b = w.as_bytes();
     if b.len() < 2 || b.len() > 12 {
+        return Kw::None;
+    }
+    let first = b[0].to_ascii_lowercase();
+    let starts = KEYWORD_STARTS.get(b.len()).copied().unwrap_or(0);
+    if !first.is_ascii_lowercase() || starts & (1 << (first - b'a')) == 0 {
         return Kw::None;
     }
     let mut buf = [0u8; 12];
@@ -1664,6 +1718,27 @@ mod depth_tests {
 #[cfg(test)]
 mod fast_path_tests {
     use super::*;
+
+    #[test]
+    fn every_keyword_passes_the_first_letter_filter() {
+        for k in KEYWORDS {
+            let w = std::str::from_utf8(k).unwrap();
+            assert_ne!(classify(w), Kw::None, "{w}");
+            assert_ne!(classify(&w.to_ascii_uppercase()), Kw::None, "{w}");
+        }
+        for w in [
+            "metric",
+            "foo",
+            "bar",
+            "up",
+            "http_requests_total",
+            "Sum_",
+            "_by",
+            "9or",
+        ] {
+            assert_eq!(classify(w), Kw::None, "{w}");
+        }
+    }
 
     /// The one-unit duration shortcut agrees with the general duration parser, and leaves
     /// everything it cannot do exactly to it.

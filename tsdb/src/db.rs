@@ -414,7 +414,9 @@ impl Db {
 
     /// Cuts the head into blocks while it spans more than 1.5 block ranges, compacts blocks as
     /// Prometheus' leveled compactor plans, and applies retention (Prometheus' `DB.Compact`).
-    /// Appenders are not blocked meanwhile.
+    /// Appenders are not blocked meanwhile; a head cut first waits for open appenders that
+    /// hold samples in the range being cut (see [`Head::close_range_below`]), so do not call
+    /// this while holding such an appender on the same thread.
     pub fn compact(&self) -> Result<CompactStats> {
         self.inner.compact()
     }

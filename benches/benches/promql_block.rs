@@ -29,65 +29,21 @@
 // A bench binary: failing loudly on a broken environment is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use lookout_benches::CountingAlloc;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lookout_promql::engine::{Engine, EngineOptions};
 use lookout_tsdb::Db;
 use serde_json::Value as Json;
 
-/// Counts heap bytes in use and their high-water mark, to report each query's peak memory.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged
-// and only updates counters; the allocator contract is the system allocator's.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is; `ptr` came from `alloc`/`realloc` above.
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// 2023-11-14T22:00:00Z, a 2 h boundary: the samples make exactly one block.
 const T0: i64 = 1_699_999_200;
@@ -526,10 +482,9 @@ fn run_ours(data: &Path, c: &Case, runs: usize, row: &mut Row) {
     };
     // Warm-up (page cache) and the peak-heap run.
     let _ = run();
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = CountingAlloc::reset_peak();
     let json = run();
-    row.ours_peak_mib = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1 << 20) as f64;
+    row.ours_peak_mib = (CountingAlloc::peak() - base) as f64 / (1 << 20) as f64;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();

@@ -9,58 +9,14 @@
 //! we load just those: results are identical, memory is 23 MB instead of 430 MB.
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use lookout_benches::CountingAlloc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lookout_model::{Labels, MemStorage};
 use lookout_promql::engine::{Engine, EngineOptions};
 
-/// Counts heap bytes in use and their high-water mark, to report each query's peak memory.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged
-// and only updates counters; the allocator contract is the system allocator's.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is; `ptr` came from `alloc`/`realloc` above.
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const INTERVAL: i64 = 10_000;
 const NUM_INTERVALS: i64 = 8640 + 10_000;
@@ -129,10 +85,9 @@ fn bench(c: &mut Criterion) {
         "histogram_quantile(0.9, rate(h_hundred[5m]))",
     ] {
         // Peak heap above what the store already holds, for one run of the query.
-        let base = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
+        let base = CountingAlloc::reset_peak();
         let r = engine.range_query(&db, q, start, end, INTERVAL);
-        let peak = PEAK.load(Ordering::Relaxed) - base;
+        let peak = CountingAlloc::peak() - base;
         drop(r);
         println!(
             "peak heap of {q}: {:.1} MiB",

@@ -20,20 +20,8 @@ use lookout_relabel::{Action, Options, RelabelConfig, Relabeler};
 use serde_json::Value;
 
 /// CPU time of this thread in nanoseconds, if the platform tells.
-#[cfg(target_os = "linux")]
 fn thread_cpu_ns() -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the call only writes to it.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu_ns() -> Option<u64> {
-    None
+    lookout_benches::cpu_time_ns(true)
 }
 
 /// Runs `f` `iters` times and reports the CPU time spent (wall time if unavailable).

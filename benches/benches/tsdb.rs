@@ -32,42 +32,16 @@
 //! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
 //! (counting allocator) and bytes per sample.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use lookout_benches::CountingAlloc;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use lookout_model::{Labels, Querier, SampleIterator, SelectHints, ValueKind};
 use lookout_tsdb::{Head, HeadOptions, SeriesRef, WalOptions, XorChunk, XorIterator};
 
-/// Counts live heap bytes so the head's memory per series can be measured.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged, only counting sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Ordering::Relaxed);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 type Series = Vec<(i64, f64)>;
 
@@ -298,16 +272,7 @@ fn bench_head(c: &mut Criterion) {
 /// ingestion rate per CPU-second is what compares with `promtool tsdb bench write`'s
 /// `user + sys` time.
 fn process_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the call only writes to it.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    lookout_benches::cpu_time_ns(false).map_or(0.0, |ns| ns as f64 / 1e9)
 }
 
 /// Head options with the WAL snappy-compressed or not. `promtool tsdb bench write` opens its
@@ -322,11 +287,11 @@ fn head_opts(compress: bool) -> HeadOptions {
 /// The full `promtool tsdb bench write` workload, once: ingestion, memory, bytes per sample,
 /// replay.
 fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = CountingAlloc::current();
     let (head, _) = Head::open(dir, head_opts(compress)).expect("open");
     let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
     let refs = first_scrape(&head, labels, &mut values);
-    let after_create = LIVE.load(Ordering::Relaxed);
+    let after_create = CountingAlloc::current();
     // As `promtool tsdb bench write`: shards of 1,000 series ingested in parallel, in rounds
     // of 100 scrapes; here one thread per core, each owning every n-th shard.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -359,7 +324,7 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
     let el = start.elapsed();
     let cpu = process_cpu_s() - cpu0;
     let n = labels.len() as f64 * (scrapes - 1) as f64;
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = CountingAlloc::current();
     let (mut chunk_bytes, mut open_bytes, mut samples) = (0usize, 0usize, 0usize);
     for r in &refs {
         let cs = head.chunks(*r).expect("series");

@@ -12,9 +12,8 @@
 //! prints samples/s of one timed compaction and the peak heap during it (counting allocator)
 //! and the process' peak RSS (`VmHWM`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use lookout_benches::CountingAlloc;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -24,38 +23,8 @@ use lookout_tsdb::compact::write_from_blocks;
 use lookout_tsdb::meta::Compaction;
 use lookout_tsdb::Block;
 
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn note(now: usize) {
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: forwards to the system allocator unchanged, only counting sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note(LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size());
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        note(LIVE.fetch_add(new, Ordering::Relaxed) + new);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const SERIES: usize = 10_000;
 const LABELS: usize = 10;
@@ -150,12 +119,11 @@ fn bench(c: &mut Criterion) {
         let out = tmp.path().join("out");
         let _ = std::fs::create_dir_all(&out);
         // One timed run outside criterion: samples/s and peak heap.
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
+        let base = CountingAlloc::reset_peak();
         let t0 = Instant::now();
         let written = compact_once(&out, &refs, mint, maxt);
         let secs = t0.elapsed().as_secs_f64();
-        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+        let peak = CountingAlloc::peak().saturating_sub(base);
         println!(
             "compact/{name}: {input} input samples ({written} written) in {:.1} ms = {:.1} M samples/s \
              (anchor Prometheus 2.42: 13.7 M/s); peak heap during compaction {:.1} MiB; VmHWM {} MiB",

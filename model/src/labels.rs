@@ -38,6 +38,15 @@ pub struct Labels {
     data: Arc<str>,
 }
 
+/// Appends one encoded label.
+#[inline]
+fn put_label(buf: &mut String, name: &str, value: &str) {
+    put_len(buf, name.len());
+    buf.push_str(name);
+    put_len(buf, value.len());
+    buf.push_str(value);
+}
+
 /// Writes `n` as base-64 digits, least significant first, each in one byte below 0x80: bit 6 set
 /// means another digit follows. Lengths below 64 take one byte.
 #[inline]
@@ -64,27 +73,6 @@ fn take_str<'a>(rest: &mut &'a str) -> &'a str {
     let (s, tail) = rest[skip..].split_at(n);
     *rest = tail;
     s
-}
-
-/// The position after the length-prefixed string at `at` of an encoded buffer (past the end
-/// when `at` is at or past it).
-#[inline(always)]
-fn skip_str(b: &[u8], at: usize) -> usize {
-    let mut i = at;
-    let mut n = 0usize;
-    let mut shift = 0u32;
-    while let Some(&d) = b.get(i) {
-        i += 1;
-        n |= usize::from(d & 0x3f) << shift;
-        if d & 0x40 == 0 {
-            return i + n;
-        }
-        shift += 6;
-        if shift >= usize::BITS {
-            break;
-        }
-    }
-    b.len() + 1
 }
 
 #[cold]
@@ -156,10 +144,7 @@ impl Labels {
     ) -> Labels {
         let mut buf = String::new();
         for (n, v) in pairs {
-            put_len(&mut buf, n.len());
-            buf.push_str(n);
-            put_len(&mut buf, v.len());
-            buf.push_str(v);
+            put_label(&mut buf, n, v);
         }
         Labels {
             data: Arc::from(buf),
@@ -175,77 +160,11 @@ impl Labels {
     ) -> Labels {
         scratch.clear();
         for (n, v) in pairs {
-            put_len(scratch, n.len());
-            scratch.push_str(n);
-            put_len(scratch, v.len());
-            scratch.push_str(v);
+            put_label(scratch, n, v);
         }
         Labels {
             data: Arc::from(scratch.as_str()),
         }
-    }
-
-    /// The labels in name order, each with its span: an opaque range of positions in this
-    /// set, for [`Labels::splice_in`]. Spans are adjacent and increasing; the first starts at 0.
-    pub fn iter_spans(&self) -> impl Iterator<Item = (std::ops::Range<usize>, Label<'_>)> + '_ {
-        let total = self.data.len();
-        let mut rest: &str = &self.data;
-        std::iter::from_fn(move || {
-            let start = total - rest.len();
-            let l = next_label(&mut rest)?;
-            Some((start..total - rest.len(), l))
-        })
-    }
-
-    /// A copy of this set with edits, built in `scratch` (cleared first) with one allocation
-    /// for the result: each edit replaces the labels in its span with its label, if any (an
-    /// empty span inserts, a `None` label deletes; a label with an empty value counts as
-    /// `None`). Span ends are positions from [`Labels::iter_spans`] (a label's `start` to
-    /// insert before it; the last label's `end` or any larger position, such as `usize::MAX`,
-    /// to append); edits come in increasing position order and must keep the result sorted
-    /// with unique names. Ordering is not checked (as with [`Labels::from_sorted_unchecked`]);
-    /// the encoding is: spans that do not fall on label boundaries give `None`, so a `Labels`
-    /// is never malformed.
-    pub fn splice_in<'a>(
-        &self,
-        edits: impl IntoIterator<Item = (std::ops::Range<usize>, Option<Label<'a>>)>,
-        scratch: &mut String,
-    ) -> Option<Labels> {
-        scratch.clear();
-        let len = self.data.len();
-        // The input is well formed, so the output is too exactly when every cut falls on a
-        // label boundary of the input; check that with one forward walk over the input.
-        // The walk reads only the length digits, skipping the names and values themselves.
-        let bytes = self.data.as_bytes();
-        let mut cursor = 0;
-        let mut on_boundary = |p: usize| -> bool {
-            if p >= len {
-                return true;
-            }
-            while cursor < p {
-                cursor = skip_str(bytes, skip_str(bytes, cursor));
-            }
-            cursor == p
-        };
-        let mut pos = 0;
-        for (span, label) in edits {
-            let (start, end) = (span.start.min(len), span.end.min(len));
-            if start < pos || end < start || !on_boundary(start) || !on_boundary(end) {
-                return None;
-            }
-            scratch.push_str(&self.data[pos..start]);
-            if let Some(l) = label.filter(|l| !l.value.is_empty()) {
-                put_len(scratch, l.name.len());
-                scratch.push_str(l.name);
-                put_len(scratch, l.value.len());
-                scratch.push_str(l.value);
-            }
-            pos = end;
-        }
-        scratch.push_str(&self.data[pos..]);
-        Some(Labels {
-            data: Arc::from(scratch.as_str()),
-        })
     }
 
     /// Decodes the labels once into an index for random access and for
@@ -684,10 +603,7 @@ impl<'a> LabelIndex<'a> {
             let (start, end) = (self.start_of(range.start), self.start_of(range.end));
             scratch.push_str(data.get(at..start)?);
             if let Some(l) = label.filter(|l| !l.value.is_empty()) {
-                put_len(scratch, l.name.len());
-                scratch.push_str(l.name);
-                put_len(scratch, l.value.len());
-                scratch.push_str(l.value);
+                put_label(scratch, l.name, l.value);
             }
             (pos, at) = (range.end, end);
         }
@@ -1006,54 +922,6 @@ mod tests {
             };
             assert_eq!(got, want, "{n}");
         }
-    }
-
-    #[test]
-    fn splice_in_edits_by_span() {
-        let ls = Labels::from_pairs([("a", "1"), ("c", "3"), ("e", "5")]);
-        let spans: Vec<_> = ls.iter_spans().map(|(s, l)| (s, l.name)).collect();
-        assert_eq!(spans.len(), 3);
-        assert_eq!(spans[0].0.start, 0);
-        assert!(spans.windows(2).all(|w| w[0].0.end == w[1].0.start));
-        let (a, c, e) = (spans[0].0.clone(), spans[1].0.clone(), spans[2].0.clone());
-        let lab = |name, value| Some(Label { name, value });
-        let mut scratch = String::new();
-        let out = ls.splice_in(
-            [
-                (a.start..a.start, lab("0", "x")),
-                (c.clone(), lab("c", "33")),
-                (e.start..e.start, lab("d", "4")),
-                (e.clone(), None),
-                (e.end..e.end, lab("f", "6")),
-                (e.end..e.end, lab("g", "")),
-                (usize::MAX..usize::MAX, lab("h", "8")),
-            ],
-            &mut scratch,
-        );
-        let want = Labels::from_pairs([
-            ("0", "x"),
-            ("a", "1"),
-            ("c", "33"),
-            ("d", "4"),
-            ("f", "6"),
-            ("h", "8"),
-        ]);
-        assert_eq!(out, Some(want));
-        assert_eq!(ls.splice_in([], &mut scratch), Some(ls.clone()));
-        assert_eq!(
-            ls.splice_in([(c, None)], &mut scratch)
-                .map(|l| l.to_string()),
-            Some(r#"{a="1", e="5"}"#.to_string())
-        );
-        // Spans that do not fall on label boundaries are refused, never a malformed set.
-        for bad in [0..2, 1..3, a.start..a.end + 1] {
-            assert_eq!(
-                ls.splice_in([(bad.clone(), None)], &mut scratch),
-                None,
-                "{bad:?}"
-            );
-        }
-        assert_eq!(ls.splice_in([(1..1, lab("b", "2"))], &mut scratch), None);
     }
 
     #[test]

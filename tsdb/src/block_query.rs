@@ -4,8 +4,6 @@
 //! bytes are CRC-checked and decoded in place from the mapped segments when a series is
 //! iterated; samples outside the range or inside tombstoned intervals never come out.
 
-use std::collections::BTreeSet;
-
 use lookout_model::{
     Error as ModelError, Labels, Matcher, Querier, Sample, SampleIterator, SelectHints, Series,
     SeriesSet, ValueKind,
@@ -491,15 +489,9 @@ impl Querier for Block {
         if matchers.is_empty() && self.overlaps(mint, maxt) {
             return Ok(self.index().label_names());
         }
-        let mut names = BTreeSet::new();
-        for ls in self.matching_labels(mint, maxt, matchers)? {
-            for l in ls.iter() {
-                if !names.contains(l.name) {
-                    names.insert(l.name.to_string());
-                }
-            }
-        }
-        Ok(names.into_iter().collect())
+        Ok(crate::merge::names_of(
+            &self.matching_labels(mint, maxt, matchers)?,
+        ))
     }
 
     fn label_values(
@@ -512,15 +504,10 @@ impl Querier for Block {
         if matchers.is_empty() && self.overlaps(mint, maxt) {
             return Ok(self.index().label_values(name));
         }
-        let mut values = BTreeSet::new();
-        for ls in self.matching_labels(mint, maxt, matchers)? {
-            if let Some(v) = ls.get(name) {
-                if !values.contains(v) {
-                    values.insert(v.to_string());
-                }
-            }
-        }
-        Ok(values.into_iter().collect())
+        Ok(crate::merge::values_of(
+            &self.matching_labels(mint, maxt, matchers)?,
+            name,
+        ))
     }
 }
 

@@ -91,6 +91,33 @@ impl Querier for MergeQuerier<'_> {
     }
 }
 
+/// The sorted, unique label names of some label sets (`label_names` with matchers).
+pub(crate) fn names_of<'l>(sets: impl IntoIterator<Item = &'l Labels>) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    for ls in sets {
+        for l in ls.iter() {
+            if !names.contains(l.name) {
+                names.insert(l.name.to_string());
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// The sorted, unique values of label `name` in some label sets (`label_values` with
+/// matchers).
+pub(crate) fn values_of<'l>(sets: impl IntoIterator<Item = &'l Labels>, name: &str) -> Vec<String> {
+    let mut values = BTreeSet::new();
+    for ls in sets {
+        if let Some(v) = ls.get(name) {
+            if !values.contains(v) {
+                values.insert(v.to_string());
+            }
+        }
+    }
+    values.into_iter().collect()
+}
+
 /// The sorted, deduplicated union of several queriers' label names or values; the first
 /// error wins.
 pub(crate) fn sorted_union(

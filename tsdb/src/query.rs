@@ -1,7 +1,5 @@
 //! Reading the head through [`lookout_model::Querier`].
 
-use std::collections::BTreeSet;
-
 use lookout_model::{
     Error as ModelError, Labels, Matcher, Querier, Sample, SampleIterator, SelectHints, Series,
     SeriesSet, ValueKind,
@@ -275,15 +273,7 @@ impl Querier for Head {
             names.sort();
             return Ok(names);
         }
-        let mut names = BTreeSet::new();
-        for ls in self.matching_labels(matchers) {
-            for l in ls.iter() {
-                if !names.contains(l.name) {
-                    names.insert(l.name.to_string());
-                }
-            }
-        }
-        Ok(names.into_iter().collect())
+        Ok(crate::merge::names_of(&self.matching_labels(matchers)))
     }
 
     fn label_values(
@@ -302,15 +292,10 @@ impl Querier for Head {
                     .collect()
             }));
         }
-        let mut values = BTreeSet::new();
-        for ls in self.matching_labels(matchers) {
-            if let Some(v) = ls.get(name) {
-                if !values.contains(v) {
-                    values.insert(v.to_string());
-                }
-            }
-        }
-        Ok(values.into_iter().collect())
+        Ok(crate::merge::values_of(
+            &self.matching_labels(matchers),
+            name,
+        ))
     }
 }
 

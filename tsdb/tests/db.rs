@@ -42,6 +42,14 @@ fn dump(q: &dyn Querier, sel: &str) -> Dump {
     out
 }
 
+/// The samples of `expect` at or after `t`, by series.
+fn since(expect: &Dump, t: i64) -> Dump {
+    expect
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().copied().filter(|s| s.0 >= t).collect()))
+        .collect()
+}
+
 /// Compares dumps, reporting the first difference instead of both dumps.
 #[track_caller]
 fn same(got: &Dump, want: &Dump) {
@@ -273,16 +281,7 @@ fn retention_by_time() {
     let oldest_kept = metas.iter().map(|m| m.min_time).min().unwrap();
     assert!(oldest_kept <= newest - 12 * H, "{metas:?}");
     // Queries return exactly what was appended from the oldest kept block on.
-    let want: Dump = expect
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.iter().copied().filter(|s| s.0 >= oldest_kept).collect(),
-            )
-        })
-        .collect();
-    same(&dump(&db, "m"), &want);
+    same(&dump(&db, "m"), &since(&expect, oldest_kept));
     db.close().unwrap();
 }
 
@@ -352,16 +351,7 @@ fn retention_by_size() {
     );
     // The newest data is all there.
     let oldest_kept = metas.iter().map(|m| m.min_time).min().unwrap();
-    let want: Dump = expect
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.iter().copied().filter(|s| s.0 >= oldest_kept).collect(),
-            )
-        })
-        .collect();
-    same(&dump(&db, "m"), &want);
+    same(&dump(&db, "m"), &since(&expect, oldest_kept));
     db.close().unwrap();
 }
 

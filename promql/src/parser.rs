@@ -205,6 +205,14 @@ fn parse_inner(
 
 type PResult<T> = Result<T, Box<ParseError>>;
 
+/// Boxes a node, allocating before the value is built: `Box::new` builds the value on the
+/// stack and then copies it into the allocation, which for the larger nodes is a `memcpy`.
+#[inline(always)]
+fn boxed<T>(build: impl FnOnce() -> T) -> Box<T> {
+    let slot = Box::new_uninit();
+    Box::write(slot, build())
+}
+
 /// Nesting budget, so hostile input cannot build a tree deep enough to overflow the stack
 /// (in parsing, checking, printing or dropping it). A nested construct costs
 /// [`NEST_COST`]; each link of an operator chain (`a or b or ...`) or of chained subqueries
@@ -322,6 +330,27 @@ fn classify(w: &str) -> Kw {
         | b"step" | b"range" | b"anchored" | b"smoothed" => Kw::Soft,
         b"atan2" | b"on" | b"ignoring" | b"group_left" | b"group_right" | b"bool" => Kw::Reserved,
         _ => Kw::None,
+    }
+}
+
+/// The value of a plain decimal integer of 1 to 15 digits without a leading zero (exact in
+/// an `f64`), or `None` for anything else.
+#[inline]
+fn plain_integer(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 15 || b[0] == b'0' {
+        return None;
+    }
+    let mut v = 0u64;
+    let mut ok = true;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        ok &= d < 10;
+        v = v * 10 + u64::from(d);
+    }
+    if ok {
+        Some(v as f64)
+    } else {
+        None
     }
 }
 
@@ -724,7 +753,21 @@ impl<'a> Inner<'a, '_> {
         }
     }
 
+    #[inline]
     fn number_value(&self, t: Token) -> PResult<f64> {
+        // The common plain decimal integer (`1`, `100`), read straight from the bytes; a
+        // leading zero (Go's octal), other forms and more than 15 digits take the general path.
+        if t.kind == Tok::Number {
+            let b = self.bytes(t);
+            if let Some(v) = plain_integer(b) {
+                return Ok(v);
+            }
+        }
+        self.number_value_general(t)
+    }
+
+    #[inline(never)]
+    fn number_value_general(&self, t: Token) -> PResult<f64> {
         let text = self.text(t);
 
         if t.kind == Tok::Duration {
@@ -944,10 +987,9 @@ impl<'a> Inner<'a, '_> {
         if self.peek()?.kind == Tok::LBrace {
             self.parse_selector(Some(name), t.start())
         } else {
-            let matchers = Matchers::one(Matcher::metric_name(name.clone()));
-            Ok(Expr::Vector(Box::new(VectorSelector {
+            Ok(Expr::Vector(boxed(|| VectorSelector {
+                matchers: Matchers::one(Matcher::metric_name(name.clone())),
                 name: Some(name),
-                matchers,
                 offset: None,
                 at: None,
                 anchored: false,
@@ -1156,7 +1198,7 @@ impl<'a> Inner<'a, '_> {
         if let Some(n) = &name {
             matchers.push(Matcher::metric_name(n.clone()));
         }
-        Ok(Expr::Vector(Box::new(VectorSelector {
+        Ok(Expr::Vector(boxed(|| VectorSelector {
             name,
             matchers,
             offset: None,

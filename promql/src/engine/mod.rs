@@ -886,6 +886,9 @@ impl MatrixVal {
     }
 }
 
+/// How many samples [`read_samples`] asks its iterator for at a time.
+const READ_BATCH: usize = 256;
+
 /// Reads the samples of `s` in `[mint, maxt]` into `buf` (cleared first), stale markers only
 /// with `keep_stale`.
 pub(crate) fn read_samples(
@@ -897,16 +900,27 @@ pub(crate) fn read_samples(
 ) -> Result<(), Error> {
     buf.clear();
     let mut it = s.iter();
-    let mut kind = it.seek(mint);
-    while kind == ValueKind::Float {
-        let smp = it.at();
-        if smp.t > maxt {
-            break;
+    if it.seek(mint) == ValueKind::Float && it.at().t <= maxt {
+        buf.push(it.at());
+        // Runs of samples at a time (iterators over decoded chunks copy them whole); the
+        // last run may overshoot `maxt` and is cut back.
+        loop {
+            let from = buf.len();
+            let kind = it.next_batch(buf, READ_BATCH);
+            if let Some(past) = buf
+                .get(from..)
+                .and_then(|r| r.iter().position(|p| p.t > maxt))
+            {
+                buf.truncate(from + past);
+                break;
+            }
+            if kind != ValueKind::Float {
+                break;
+            }
         }
-        if keep_stale || !smp.is_stale() {
-            buf.push(smp);
+        if !keep_stale {
+            buf.retain(|p| !p.is_stale());
         }
-        kind = it.next();
     }
     match it.err() {
         Some(e) => Err(eval_err(e.to_string())),

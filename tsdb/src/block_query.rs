@@ -549,7 +549,7 @@ pub(crate) mod tests {
                 0 => it.seek(it.at_t().max(base).saturating_add(((r >> 8) % span) as i64)),
                 1 | 2 => {
                     // Mostly short runs, sometimes one long enough to take whole chunks.
-                    let max = if (r >> 40) % 4 == 0 {
+                    let max = if (r >> 40) & 3 == 0 {
                         (r >> 8) as usize % 300
                     } else {
                         (r >> 8) as usize % 10

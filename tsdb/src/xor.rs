@@ -63,6 +63,11 @@ struct ValueState {
     // exactly when it has none of these set. Same as Go's `leading != 0xff && lz >= leading
     // && tz >= trailing` (the window's leading count is at most 31, like the clamped `lz`).
     outside: u64,
+    // `outside` while the window is at most 53 bits wide, else all bits: the XORs `append`'s
+    // fast path writes in one go (`0` and `10` + payload after the `0` of the time).
+    fast_out: u64,
+    // `0b010 << width`: the time's `0` and the value's `10` ahead of a payload.
+    ctrl: u64,
     trailing: u32,
     // The window's width, `64 - leading - trailing`.
     width: u32,
@@ -152,6 +157,11 @@ impl ValueState {
         self.outside = !((u64::MAX >> lz) & (u64::MAX << tz));
         let sig = 64 - lz - tz;
         self.width = sig;
+        (self.fast_out, self.ctrl) = if sig <= 53 {
+            (self.outside, 0b010 << sig)
+        } else {
+            (u64::MAX, 0)
+        };
         // '11', 5 bits leading, 6 bits significant-bit count (64 written as 0).
         let head = (prefix << 13) | (0b11 << 11) | ((lz as u64) << 6) | (sig as u64 & 0x3F);
         if plen + 13 + sig <= 56 {
@@ -177,11 +187,15 @@ fn bit_range(x: i64, nbits: u32) -> bool {
 
 impl XorChunk {
     /// An empty chunk producing current (3.x) bytes.
+    // Inlined, like `with_flavor`: a chunk built out of line is written through a pointer,
+    // which keeps a caller's loop from holding its fields in registers.
+    #[inline]
     pub fn new() -> XorChunk {
         XorChunk::with_flavor(ChunkFlavor::Current)
     }
 
     /// An empty chunk producing the bytes of the given Prometheus generation.
+    #[inline]
     pub fn with_flavor(flavor: ChunkFlavor) -> XorChunk {
         XorChunk {
             b: vec![0; 128],
@@ -194,6 +208,8 @@ impl XorChunk {
             val: ValueState {
                 v: 0,
                 outside: u64::MAX,
+                fast_out: u64::MAX,
+                ctrl: 0,
                 trailing: 0,
                 width: 0,
             },
@@ -241,31 +257,36 @@ impl XorChunk {
         let delta = t.wrapping_sub(self.t) as u64;
         let dod = delta.wrapping_sub(self.t_delta) as i64;
         let x = vbits ^ self.val.v;
-        let width = self.val.width;
         // The common samples, one write of at most 56 bits: the same delta (`0`) with the
-        // value unchanged (`0`) or in the window (`10` + payload), or a delta of delta in the
-        // 14-bit bucket (`10` + 14 bits) with the value unchanged (`0`).
-        let fast = if dod == 0 && x == 0 {
-            Some((0, 2, 0))
-        } else if dod == 0 && x & self.val.outside == 0 && width <= 53 {
-            Some((
-                (0b010 << width) | (x >> self.val.trailing),
-                width + 3,
-                width,
-            ))
-        } else if x == 0 && dod != 0 && bit_range(dod, 14) {
-            Some(((0b10 << 15) | ((dod as u64 & 0x3FFF) << 1), 17, 0))
+        // value unchanged (`0`) or in a window of at most 53 bits (`10` + payload), or a
+        // delta of delta in the 14-bit bucket (`10` + 14 bits) with the value unchanged (`0`).
+        let fast = if dod == 0 && x & self.val.fast_out == 0 {
+            Some(if x == 0 {
+                (0, 2)
+            } else {
+                (self.val.ctrl | (x >> self.val.trailing), self.val.width + 3)
+            })
+        } else if x == 0 && bit_range(dod, 14) {
+            Some(((0b10 << 15) | ((dod as u64 & 0x3FFF) << 1), 17))
         } else {
             None
         };
         let i = self.bit >> 3;
         let room = (self.num as usize) < MAX_SAMPLES && self.num >= 2;
-        // Everything else, including a chunk that needs to grow, goes out of line (a tail
-        // call, so this path needs no stack frame).
-        let (Some((field, n, last_write)), true, Some(win)) =
-            (fast, room, self.b.get_mut(i..i + SLACK))
-        else {
-            return self.append_slow(t, vbits);
+        let (Some((field, n)), true, Some(win)) = (fast, room, self.b.get_mut(i..i + SLACK)) else {
+            // Any other shape, in line while the buffer has room (real data's jittered times
+            // and new windows are common).
+            if room && self.b.len() >= i + SLACK {
+                self.append_general(t, vbits);
+                return Ok(());
+            }
+            // The first two samples, a chunk that needs to grow or is full: out of line, on
+            // the chunk moved out and back. No call sees the chunk's address, so a caller's
+            // loop can keep its fields in registers.
+            let chunk = std::mem::replace(self, XorChunk::empty(self.flavor));
+            let (chunk, res) = chunk.append_slow(t, vbits);
+            *self = chunk;
+            return res;
         };
         // Bits relative to byte `i`: the window's length is known, so no bounds checks.
         let mut w = BitWriter {
@@ -286,16 +307,19 @@ impl XorChunk {
         self.t = t;
         self.num = num;
         if self.flavor == ChunkFlavor::Prometheus2 {
-            self.add_phantom(last_write);
+            // The value's last write: its payload, or nothing for an unchanged value.
+            self.add_phantom(if x == 0 { 0 } else { self.val.width });
         }
         Ok(())
     }
 
-    /// `append` for every sample but the commonest.
+    /// `append` for the first two samples and a chunk that needs to grow or is full, on the
+    /// chunk by value.
     #[inline(never)]
-    fn append_slow(&mut self, t: i64, vbits: u64) -> Result<()> {
+    fn append_slow(mut self, t: i64, vbits: u64) -> (XorChunk, Result<()>) {
         if self.num as usize >= MAX_SAMPLES {
-            return Err(Error::ChunkFull("a chunk holds at most 65535 samples"));
+            let e = Error::ChunkFull("a chunk holds at most 65535 samples");
+            return (self, Err(e));
         }
         let need = (self.bit >> 3) + SLACK;
         if self.b.len() < need {
@@ -306,7 +330,30 @@ impl XorChunk {
         } else {
             self.append_head(t, vbits);
         }
-        Ok(())
+        (self, Ok(()))
+    }
+
+    /// A chunk without a buffer, standing in while `append_slow` has the real one.
+    #[inline(always)]
+    fn empty(flavor: ChunkFlavor) -> XorChunk {
+        XorChunk {
+            b: Vec::new(),
+            bit: 16,
+            acc: 0,
+            phantom: false,
+            num: 0,
+            t: 0,
+            t_delta: 0,
+            val: ValueState {
+                v: 0,
+                outside: u64::MAX,
+                fast_out: u64::MAX,
+                ctrl: 0,
+                trailing: 0,
+                width: 0,
+            },
+            flavor,
+        }
     }
 
     /// Sample 2 on, any shape.
@@ -346,7 +393,7 @@ impl XorChunk {
     /// sample).
     #[inline(always)]
     fn add_phantom(&mut self, last_write: u32) {
-        self.phantom = self.bit % 8 == 0 && last_write > 0 && last_write % 8 == 0;
+        self.phantom = self.bit & 7 == 0 && last_write > 0 && last_write & 7 == 0;
     }
 
     /// The length of the chunk's bytes.
@@ -458,7 +505,11 @@ pub struct XorIterator<'a> {
     end: u16,
     read: u16,
     state: IterState,
-    err: Option<lookout_model::Error>,
+    // Why and at which sample decoding failed. Only this plain value is stored while
+    // iterating (nothing to drop in place), so a caller's loop can keep the iterator in
+    // registers; the error itself is built on first request.
+    fail: Option<(&'static str, u16)>,
+    err: std::cell::OnceCell<lookout_model::Error>,
 }
 
 /// The decoder state between two samples: where the next one starts and what it is relative
@@ -824,9 +875,9 @@ impl<'a> XorIterator<'a> {
     /// Iterates the samples of the XOR chunk `bytes` (header included).
     #[inline]
     pub fn new(bytes: &'a [u8]) -> XorIterator<'a> {
-        let (total, data, err) = match bytes {
+        let (total, data, fail) = match bytes {
             [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest, None),
-            _ => (0, &[][..], Some(short_chunk())),
+            _ => (0, &[][..], Some((SHORT_CHUNK, 0))),
         };
         XorIterator {
             data,
@@ -842,26 +893,34 @@ impl<'a> XorIterator<'a> {
             total,
             end: total,
             read: 0,
-            state: if err.is_some() {
+            state: if fail.is_some() {
                 IterState::Done
             } else {
                 IterState::Fresh
             },
-            err,
+            fail,
+            err: std::cell::OnceCell::new(),
         }
     }
 
     /// The decoding error that ended iteration, if any, as this crate's error.
     pub fn error(&self) -> Option<&Error> {
-        match &self.err {
+        match self.model_err() {
             Some(lookout_model::Error::Storage(e)) => e.downcast_ref::<Error>(),
             _ => None,
         }
     }
 
+    /// The error that ended iteration, built on first request.
+    fn model_err(&self) -> Option<&lookout_model::Error> {
+        let (reason, read) = self.fail?;
+        Some(self.err.get_or_init(|| corrupt(reason, read)))
+    }
+
     /// Moves the error that ended iteration out of the iterator.
     pub(crate) fn take_err(&mut self) -> Option<lookout_model::Error> {
-        self.err.take()
+        let (reason, read) = self.fail.take()?;
+        Some(self.err.take().unwrap_or_else(|| corrupt(reason, read)))
     }
 
     /// The number of samples the chunk header announces.
@@ -892,7 +951,7 @@ impl<'a> XorIterator<'a> {
                 self.state = IterState::Done;
                 self.end = 0;
                 self.fast_lim = 0;
-                self.err = Some(corrupt(reason, self.read));
+                self.fail = Some((reason, self.read));
                 ValueKind::None
             }
         }
@@ -915,22 +974,15 @@ impl<'a> XorIterator<'a> {
             }
             Err(reason) => {
                 self.end = 0;
-                self.err = Some(corrupt(reason, self.read));
+                self.fail = Some((reason, self.read));
                 ValueKind::None
             }
         }
     }
 }
 
-/// The error of a chunk without its 2-byte header.
-#[cold]
-#[inline(never)]
-fn short_chunk() -> lookout_model::Error {
-    lookout_model::Error::storage(Error::CorruptChunk {
-        reason: "chunk shorter than its 2-byte header",
-        sample: 0,
-    })
-}
+/// Why a chunk without its 2-byte header is corrupt.
+const SHORT_CHUNK: &str = "chunk shorter than its 2-byte header";
 
 /// Decodes sample `read` after the state `c`: the state after it, or why the chunk is
 /// corrupt there (the state is then of no use).
@@ -1087,7 +1139,7 @@ impl SampleIterator for XorIterator<'_> {
     }
 
     fn err(&self) -> Option<&lookout_model::Error> {
-        self.err.as_ref()
+        self.model_err()
     }
 }
 
@@ -1449,6 +1501,36 @@ mod tests {
             let r = decode_xor(&b[..cut]);
             assert!(r.is_err(), "cut at {cut} decoded");
         }
+    }
+
+    /// The iterator keeps only why and where decoding failed, and builds the error when
+    /// asked: the same error every time, and `take_err` moves it out.
+    #[test]
+    fn iterator_error_is_built_on_request() {
+        let s: Vec<(i64, f64)> = (0..50).map(|i| (i * 1000, i as f64 * 0.7)).collect();
+        let b = encode(&s, ChunkFlavor::Current);
+        let cut = &b[..b.len() / 2];
+        let mut it = XorIterator::new(cut);
+        let mut n = 0;
+        while it.next() == ValueKind::Float {
+            n += 1;
+        }
+        assert!(n > 2 && n < 50, "{n}");
+        assert_eq!(it.next(), ValueKind::None);
+        let first = it.err().map(ToString::to_string);
+        assert!(first.is_some());
+        assert_eq!(it.err().map(ToString::to_string), first);
+        match it.error() {
+            Some(Error::CorruptChunk { sample, .. }) => assert_eq!(*sample, n),
+            e => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(it.take_err().map(|e| e.to_string()), first);
+        assert!(it.err().is_none() && it.take_err().is_none());
+        let it = XorIterator::new(&[1]);
+        assert!(matches!(
+            it.error(),
+            Some(Error::CorruptChunk { sample: 0, .. })
+        ));
     }
 
     /// Fuzz find (tsdb_chunk): a window of 61 bits with a full 64-bit buffer made the

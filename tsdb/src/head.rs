@@ -176,7 +176,8 @@ impl SeriesData {
     }
 
     /// [`append`](Self::append), with what becomes of a completed chunk chosen by `cut`.
-    #[inline]
+    /// Inlined: the per-sample path of commit and replay.
+    #[inline(always)]
     fn append_with(&mut self, t: i64, v: f64, opts: &HeadOptions, cut: Cut<'_>) -> bool {
         if let Some((lt, _)) = self.last {
             if t <= lt {
@@ -201,6 +202,37 @@ impl SeriesData {
         c.maxt = t;
         self.last = Some((t, v.to_bits()));
         true
+    }
+
+    /// Appends the leading samples of `run` that [`append_with`](Self::append_with) would
+    /// put into the open chunk without cutting it, with the checks per sample reduced to
+    /// compares; returns how many it took (the caller goes on with `append_with`).
+    #[inline(always)]
+    fn append_run(&mut self, run: &[(i64, f64)], opts: &HeadOptions) -> usize {
+        let (Some(c), Some((mut lt, mut lv))) = (&mut self.open, self.last) else {
+            return 0;
+        };
+        let spc = opts.samples_per_chunk;
+        let next_at = self.next_at;
+        let n0 = c.chunk.num_samples();
+        let mut taken = 0;
+        for (i, &(t, v)) in run.iter().enumerate() {
+            let n = n0 + i;
+            if t <= lt || t >= next_at || n == spc / 4 || n >= spc * 2 {
+                break;
+            }
+            if c.chunk.append(t, v).is_err() {
+                break;
+            }
+            lt = t;
+            lv = v.to_bits();
+            taken = i + 1;
+        }
+        if taken > 0 {
+            c.maxt = lt;
+            self.last = Some((lt, lv));
+        }
+        taken
     }
 
     /// The slow part of [`SeriesData::append`]: a quarter-full chunk sets its end time, and a
@@ -568,6 +600,7 @@ impl Head {
         self.series_by_id(series.0).map(|s| s.labels.clone())
     }
 
+    #[inline]
     pub(crate) fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
         self.by_id[id as usize % STRIPES]
             .read()
@@ -659,125 +692,264 @@ impl Head {
         }
     }
 
-    /// Replays `wal_dir` into the head: one thread reads, decompresses and decodes records,
-    /// this one applies them.
+    /// Replays `wal_dir` into the head: one thread reads, decompresses, decodes and groups
+    /// records, this one applies them, with a second applier thread for half the series of
+    /// large sample batches when there is a second core.
     fn replay(&self, wal_dir: &Path, stats: &mut ReplayStats) -> Result<wal::ReadStats> {
-        let mut ctx = ReplayCtx::default();
+        // Written by this thread for series records only while the second applier is idle.
+        let ctx = RwLock::new(ReplayCtx::default());
         std::thread::scope(|sc| {
             // Grouped batches are large: a short queue bounds what is in flight.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<ReplayMsg>(32);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ReplayMsg>(REPLAY_QUEUE);
+            // Applied batches go back to the reader for reuse (at most the queue's worth
+            // plus two exist), so their buffers are allocated once.
+            let (spare_tx, spare_rx) = std::sync::mpsc::channel::<GroupedSamples>();
             let reader = sc.spawn(move || {
                 // Samples records are gathered and grouped by series here (see `Grouper`);
                 // any other record first sends what was gathered, so that the applier sees
                 // every record in WAL order, as a record-by-record replay would.
                 let mut grouper = Grouper::default();
+                let flush = |grouper: &mut Grouper| {
+                    if let Some(g) = grouper.take(spare_rx.try_recv().ok()) {
+                        let _ = tx.send(ReplayMsg::Samples(g));
+                    }
+                };
                 // A failed send means the applier stopped; reading on is pointless.
                 let res = wal::read_dir(wal_dir, |rec| {
                     if rec.first() == Some(&record::RECORD_SAMPLES) {
-                        let before = grouper.pending.len();
-                        if record::decode_samples_into(rec, &mut grouper.pending).is_err() {
-                            grouper.pending.truncate(before);
+                        if !grouper.add(rec) {
                             let _ = tx.send(ReplayMsg::Bad);
                         } else if grouper.pending.len() >= REPLAY_BATCH {
-                            if let Some(g) = grouper.take() {
-                                let _ = tx.send(ReplayMsg::Samples(g));
-                            }
+                            flush(&mut grouper);
                         }
                         return Ok(());
                     }
-                    if let Some(g) = grouper.take() {
-                        let _ = tx.send(ReplayMsg::Samples(g));
-                    }
+                    flush(&mut grouper);
                     let _ = tx.send(match record::decode(rec) {
                         Ok(r) => ReplayMsg::Record(r),
                         Err(_) => ReplayMsg::Bad,
                     });
                     Ok(())
                 });
-                if let Some(g) = grouper.take() {
-                    let _ = tx.send(ReplayMsg::Samples(g));
-                }
+                flush(&mut grouper);
                 res
             });
+            // With a second core, a second applier takes the odd references of large
+            // batches (see `replay_grouped`).
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut shard_thread = None;
+            let shard = (cores > 1).then(|| {
+                let (work_tx, work_rx) = std::sync::mpsc::channel::<Arc<GroupedSamples>>();
+                let (done_tx, done_rx) = std::sync::mpsc::channel::<Applied>();
+                let ctx = &ctx;
+                shard_thread = Some(sc.spawn(move || {
+                    for g in work_rx {
+                        let mut out = Applied::new();
+                        let ctx = ctx.read();
+                        let mut start = 0usize;
+                        for (i, &(r, end)) in g.groups.iter().enumerate() {
+                            let range = start..end as usize;
+                            start = end as usize;
+                            if r & 1 == 0 {
+                                continue;
+                            }
+                            // Unknown references are counted by the main applier.
+                            let Some(ms) = ctx.get(r) else { continue };
+                            if ms.id != r {
+                                out.deferred.push(i);
+                                continue;
+                            }
+                            let (Some(group), Some(seqs)) =
+                                (g.samples.get(range.clone()), g.seq.get(range))
+                            else {
+                                continue;
+                            };
+                            self.apply_group(ms, group, seqs, &mut out);
+                        }
+                        drop(ctx);
+                        // The batch goes back to the reader once both appliers let go of it.
+                        drop(g);
+                        if done_tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                }));
+                Shard {
+                    work: work_tx,
+                    done: done_rx,
+                }
+            });
+            let mut res = Ok(());
             for msg in rx {
                 match msg {
-                    ReplayMsg::Samples(g) => self.replay_grouped(&g, &ctx, stats),
-                    ReplayMsg::Record(r) => self.replay_record(r, &mut ctx, stats),
+                    ReplayMsg::Samples(g) => {
+                        let g = Arc::new(g);
+                        let res_g = self.replay_grouped(&g, &ctx.read(), stats, shard.as_ref());
+                        if let Err(e) = res_g {
+                            res = Err(e);
+                            break;
+                        }
+                        if let Ok(g) = Arc::try_unwrap(g) {
+                            let _ = spare_tx.send(g);
+                        }
+                    }
+                    ReplayMsg::Record(r) => self.replay_record(r, &mut ctx.write(), stats),
                     ReplayMsg::Bad => stats.bad_records += 1,
                 }
             }
-            reader
+            // Ends the second applier; joined here so that a panic there is an error.
+            drop(shard);
+            if shard_thread.is_some_and(|t| t.join().is_err()) && res.is_ok() {
+                res = Err(Error::Config("WAL replay thread panicked"));
+            }
+            let read = reader
                 .join()
-                .unwrap_or(Err(Error::Config("WAL reader thread panicked")))
+                .unwrap_or(Err(Error::Config("WAL reader thread panicked")));
+            res.and(read)
         })
     }
 
-    /// Applies samples grouped by series, each series' samples in WAL order: one lock and
-    /// one pass over the series' open chunk per group instead of per sample, which is what
-    /// bounds replay (every sample otherwise takes a locked instruction on a different series,
-    /// cold in cache). Samples of different series commute, so the head ends as a
-    /// sample-by-sample replay leaves it; the chunks cut meanwhile are m-mapped afterwards in
-    /// the order of the samples that cut them, so `chunks_head/` is written in WAL order too.
-    fn replay_grouped(&self, g: &GroupedSamples, ctx: &ReplayCtx, stats: &mut ReplayStats) {
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        // Chunks completed with a mapper, parked until the batch is through: (position of
-        // the sample that completed it, series, chunk).
-        let mut cuts: Vec<(u32, Arc<MemSeries>, OpenChunk)> = Vec::new();
+    /// Appends one series' samples of a batch (in WAL order) under one lock, parking the
+    /// chunks they complete in `out` when the head m-maps chunks.
+    #[inline]
+    fn apply_group(
+        &self,
+        ms: &Arc<MemSeries>,
+        group: &[(i64, f64)],
+        seqs: &[u32],
+        out: &mut Applied,
+    ) {
         let mapped = self.mapper.is_some();
-        let mut apply = |ms: &Arc<MemSeries>,
-                         d: &mut SeriesData,
-                         seq: u32,
-                         t: i64,
-                         v: f64,
-                         stats: &mut ReplayStats| {
+        let opts = &self.opts;
+        let mut kept = 0u64;
+        // Appended samples have increasing times: the first and last bound the group.
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut d = ms.data.lock();
+        let mut k = 0;
+        while let Some(&(t, v)) = group.get(k) {
+            // Runs that need no cut take the short path.
+            let took = d.append_run(group.get(k..).unwrap_or_default(), opts);
+            if took > 0 {
+                if kept == 0 {
+                    lo = t;
+                }
+                if let Some(&(last, _)) = group.get(k + took - 1) {
+                    hi = last;
+                }
+                kept += took as u64;
+                k += took;
+                continue;
+            }
             let mut parked = None;
             let cut = if mapped {
                 Cut::Park(&mut parked)
             } else {
                 Cut::Close(None)
             };
-            if d.append_with(t, v, &self.opts, cut) {
-                stats.samples += 1;
-                mint = mint.min(t);
-                maxt = maxt.max(t);
-            } else {
-                stats.dropped += 1;
+            if d.append_with(t, v, opts, cut) {
+                if kept == 0 {
+                    lo = t;
+                }
+                hi = t;
+                kept += 1;
             }
             if let Some(c) = parked {
-                cuts.push((seq, ms.clone(), c));
+                let seq = seqs.get(k).copied().unwrap_or(u32::MAX);
+                out.cuts.push((seq, ms.clone(), c));
             }
+            k += 1;
+        }
+        drop(d);
+        out.kept += kept;
+        out.dropped += group.len() as u64 - kept;
+        out.mint = out.mint.min(lo);
+        out.maxt = out.maxt.max(hi);
+    }
+
+    /// Applies samples grouped by series, each series' samples in WAL order: one lock and
+    /// one pass over the series' open chunk per group instead of per sample, which is what
+    /// bounds replay (every sample otherwise takes a locked instruction on a different series,
+    /// cold in cache). Samples of different series commute, so the head ends as a
+    /// sample-by-sample replay leaves it. With a `shard`, a large batch's groups of odd
+    /// references are applied there meanwhile (a series' groups always go to the same
+    /// applier, and the next batch starts when both are done). The chunks cut meanwhile are
+    /// m-mapped afterwards in the order of the samples that cut them, so `chunks_head/` is
+    /// written in WAL order too.
+    fn replay_grouped(
+        &self,
+        g: &Arc<GroupedSamples>,
+        ctx: &ReplayCtx,
+        stats: &mut ReplayStats,
+        shard: Option<&Shard>,
+    ) -> Result<()> {
+        let mut out = Applied::new();
+        let total = g.groups.last().map_or(0, |&(_, end)| end as usize);
+        let shard = shard.filter(|_| total >= SHARD_MIN);
+        if let Some(sh) = shard {
+            if sh.work.send(g.clone()).is_err() {
+                return Err(Error::Config("WAL replay thread stopped"));
+            }
+        }
+        let sharded = shard.is_some();
+        // With a shard: this thread takes the even references, the shard the odd ones, each
+        // only where the reference is the series' own id; the others (a series reached
+        // through two references) are applied here once the shard is done, so no series is
+        // ever appended to by both.
+        let mut deferred: Vec<usize> = Vec::new();
+        let group_at = |i: usize| {
+            let start = i
+                .checked_sub(1)
+                .and_then(|p| g.groups.get(p))
+                .map_or(0, |&(_, end)| end as usize);
+            let end = g.groups.get(i).map_or(start, |&(_, end)| end as usize);
+            (
+                g.samples.get(start..end).unwrap_or_default(),
+                g.seq.get(start..end).unwrap_or_default(),
+            )
         };
-        let mut start = 0usize;
-        for &(r, end) in &g.groups {
-            let end = end as usize;
-            let group = g.samples.get(start..end).unwrap_or_default();
-            let seqs = g.seq.get(start..end).unwrap_or_default();
-            start = end;
-            let Some(ms) = ctx.get(r) else {
-                stats.dropped += group.len() as u64;
-                continue;
+        for (i, &(r, _)) in g.groups.iter().enumerate() {
+            let (group, seqs) = group_at(i);
+            match ctx.get(r) {
+                None => out.dropped += group.len() as u64,
+                Some(_) if sharded && r & 1 == 1 => {}
+                Some(ms) if sharded && ms.id != r => deferred.push(i),
+                Some(ms) => self.apply_group(ms, group, seqs, &mut out),
+            }
+        }
+        if let Some(sh) = shard {
+            let Ok(mut theirs) = sh.done.recv() else {
+                return Err(Error::Config("WAL replay thread stopped"));
             };
-            let mut d = ms.data.lock();
-            for (&(t, v), &seq) in group.iter().zip(seqs) {
-                apply(ms, &mut d, seq, t, v, stats);
+            out.kept += theirs.kept;
+            out.dropped += theirs.dropped;
+            out.mint = out.mint.min(theirs.mint);
+            out.maxt = out.maxt.max(theirs.maxt);
+            out.cuts.append(&mut theirs.cuts);
+            deferred.append(&mut theirs.deferred);
+            deferred.sort_unstable();
+            for i in deferred {
+                let (group, seqs) = group_at(i);
+                if let Some(ms) = g.groups.get(i).and_then(|&(r, _)| ctx.get(r)) {
+                    self.apply_group(ms, group, seqs, &mut out);
+                }
             }
         }
         for (seq, s) in &g.other {
-            let Some(ms) = ctx.get(s.series_ref) else {
-                stats.dropped += 1;
-                continue;
-            };
-            let mut d = ms.data.lock();
-            apply(ms, &mut d, *seq, s.t, s.v, stats);
+            match ctx.get(s.series_ref) {
+                None => out.dropped += 1,
+                Some(ms) => self.apply_group(ms, &[(s.t, s.v)], &[*seq], &mut out),
+            }
         }
-        self.note_times(mint, maxt);
+        stats.samples += out.kept;
+        stats.dropped += out.dropped;
+        self.note_times(out.mint, out.maxt);
         if let Some(m) = &self.mapper {
             // Completed chunks go to the memory-mapped file in the order a sample-by-sample
             // replay would have cut them; if writing fails they stay on the heap.
             // A series' own chunks are closed in the order they were cut, so its closed list
             // stays in time order.
-            cuts.sort_unstable_by_key(|c| c.0);
-            for (_, ms, c) in cuts {
+            out.cuts.sort_unstable_by_key(|c| c.0);
+            for (_, ms, c) in out.cuts {
                 let data = match m.write(ms.id, c.mint, c.maxt, c.chunk.bytes()) {
                     Ok((_, view)) => view,
                     Err(_) => ChunkData::heap(c.chunk.into_bytes()),
@@ -789,6 +961,7 @@ impl Head {
                 });
             }
         }
+        Ok(())
     }
 
     fn replay_record(&self, rec: Record, ctx: &mut ReplayCtx, stats: &mut ReplayStats) {
@@ -1034,7 +1207,7 @@ enum ReplayMsg {
 }
 
 /// Samples of consecutive samples records grouped by series reference, each group in WAL
-/// order.
+/// order. Reused from batch to batch: `samples` and `seq` may be longer than the groups.
 #[derive(Debug, Default)]
 struct GroupedSamples {
     /// Per group: the reference and the end of its samples in `samples` (groups are
@@ -1048,8 +1221,44 @@ struct GroupedSamples {
     other: Vec<(u32, RefSample)>,
 }
 
+/// What applying samples did: counts, time range and the chunks completed (with the
+/// position of the sample that completed each), for `chunks_head/`.
+#[derive(Debug)]
+struct Applied {
+    kept: u64,
+    dropped: u64,
+    mint: i64,
+    maxt: i64,
+    cuts: Vec<(u32, Arc<MemSeries>, OpenChunk)>,
+    /// Groups (by index) left for the main applier.
+    deferred: Vec<usize>,
+}
+
+impl Applied {
+    fn new() -> Applied {
+        Applied {
+            kept: 0,
+            dropped: 0,
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            cuts: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// The second replay applier's channels.
+#[derive(Debug)]
+struct Shard {
+    work: std::sync::mpsc::Sender<Arc<GroupedSamples>>,
+    done: std::sync::mpsc::Receiver<Applied>,
+}
+
+/// Batches smaller than this are applied by one thread (handing over costs more).
+const SHARD_MIN: usize = 1 << 13;
+
 /// Gathers decoded samples and groups them by reference (a counting sort over the dense
-/// references heads hand out).
+/// references heads hand out; samples are counted as they are decoded).
 #[derive(Debug, Default)]
 struct Grouper {
     pending: Vec<RefSample>,
@@ -1062,63 +1271,111 @@ struct Grouper {
 /// Samples gathered before a batch is grouped and applied (a few scrapes of a large head).
 const REPLAY_BATCH: usize = 1 << 16;
 
+/// Batches and records queued between the WAL reader and the applier.
+const REPLAY_QUEUE: usize = 8;
+
 /// References below this are grouped (the counting array grows to the largest one seen, at
 /// most 16 MiB); larger ones, which heads do not hand out, are applied one by one.
 const GROUP_REFS: u64 = 1 << 22;
 
 impl Grouper {
-    /// The gathered samples, grouped; `None` when there are none.
-    fn take(&mut self) -> Option<GroupedSamples> {
+    /// Decodes samples record `rec` into the batch; false (and the batch as before) when it
+    /// does not decode.
+    fn add(&mut self, rec: &[u8]) -> bool {
+        let before = self.pending.len();
+        // Rows take at least 10 bytes.
+        self.pending.reserve(rec.len() / 10);
+        let Grouper {
+            pending,
+            counts,
+            touched,
+        } = self;
+        let res = record::for_each_sample(rec, |s| {
+            if s.series_ref < GROUP_REFS {
+                let r = s.series_ref as usize;
+                if r >= counts.len() {
+                    grow_counts(counts, r);
+                }
+                if let Some(c) = counts.get_mut(r) {
+                    if *c == 0 {
+                        touched.push(r as u32);
+                    }
+                    *c += 1;
+                }
+            }
+            pending.push(s);
+        });
+        if res.is_ok() {
+            return true;
+        }
+        for s in pending.drain(before..) {
+            if let Some(c) = counts.get_mut(s.series_ref as usize) {
+                if s.series_ref < GROUP_REFS {
+                    *c -= 1;
+                }
+            }
+        }
+        touched.retain(|&r| counts.get(r as usize).is_some_and(|&c| c > 0));
+        false
+    }
+
+    /// The gathered samples, grouped into `spare` (a used batch) if given; `None` when there
+    /// are none.
+    fn take(&mut self, spare: Option<GroupedSamples>) -> Option<GroupedSamples> {
         if self.pending.is_empty() {
             return None;
         }
-        let mut g = GroupedSamples::default();
-        self.touched.clear();
-        for (i, s) in self.pending.iter().enumerate() {
-            if s.series_ref < GROUP_REFS {
-                let r = s.series_ref as usize;
-                if self.counts.len() <= r {
-                    self.counts.resize(r + 1, 0);
-                }
-                let c = &mut self.counts[r];
-                if *c == 0 {
-                    self.touched.push(r as u32);
-                }
-                *c += 1;
-            } else {
-                g.other.push((i as u32, *s));
-            }
-        }
+        let mut g = spare.unwrap_or_default();
+        g.groups.clear();
+        g.other.clear();
         // Each count becomes its group's start offset; groups follow `touched` order.
         let mut off = 0u32;
         g.groups.reserve(self.touched.len());
         for &r in &self.touched {
-            let c = &mut self.counts[r as usize];
-            let n = *c;
-            *c = off;
-            off += n;
-            g.groups.push((u64::from(r), off));
+            if let Some(c) = self.counts.get_mut(r as usize) {
+                let n = *c;
+                *c = off;
+                off += n;
+                g.groups.push((u64::from(r), off));
+            }
         }
-        g.samples.resize(off as usize, (0, 0.0));
-        g.seq.resize(off as usize, 0);
+        let total = off as usize;
+        if g.samples.len() < total {
+            g.samples.resize(total, (0, 0.0));
+        }
+        if g.seq.len() < total {
+            g.seq.resize(total, 0);
+        }
         for (i, s) in self.pending.iter().enumerate() {
             if s.series_ref < GROUP_REFS {
-                let c = &mut self.counts[s.series_ref as usize];
-                if let Some(slot) = g.samples.get_mut(*c as usize) {
-                    *slot = (s.t, s.v);
+                if let Some(c) = self.counts.get_mut(s.series_ref as usize) {
+                    let at = *c as usize;
+                    *c += 1;
+                    if let (Some(slot), Some(seq)) = (g.samples.get_mut(at), g.seq.get_mut(at)) {
+                        *slot = (s.t, s.v);
+                        *seq = i as u32;
+                    }
                 }
-                if let Some(slot) = g.seq.get_mut(*c as usize) {
-                    *slot = i as u32;
-                }
-                *c += 1;
+            } else {
+                g.other.push((i as u32, *s));
             }
         }
         for &r in &self.touched {
-            self.counts[r as usize] = 0;
+            if let Some(c) = self.counts.get_mut(r as usize) {
+                *c = 0;
+            }
         }
+        self.touched.clear();
         self.pending.clear();
         Some(g)
     }
+}
+
+/// Grows the counting array to hold reference `r` (below [`GROUP_REFS`]).
+#[cold]
+#[inline(never)]
+fn grow_counts(counts: &mut Vec<u32>, r: usize) {
+    counts.resize((r + 1).max(counts.len() * 2).min(GROUP_REFS as usize), 0);
 }
 
 /// WAL reference → series during replay: a vector for the dense references heads hand out,
@@ -1182,6 +1439,7 @@ impl Appender<'_> {
     }
 
     /// Appends a sample to a series known by reference: the fast path, no label hashing.
+    #[inline]
     pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<()> {
         // Not `ok_or`: that builds (and drops) an error for every sample.
         let Some(s) = self.head.series_by_id(series.0) else {
@@ -1190,10 +1448,19 @@ impl Appender<'_> {
         self.push(s, t, v)
     }
 
+    #[inline]
     fn min_valid(&mut self) -> i64 {
-        if let Some(m) = self.min_valid {
-            return m;
+        match self.min_valid {
+            Some(m) => m,
+            None => self.register(),
         }
+    }
+
+    /// Registers the appender as open (once) and reads its lower time bound, which is fixed
+    /// once the head has a time range.
+    #[cold]
+    #[inline(never)]
+    fn register(&mut self) -> i64 {
         let head = self.head;
         // The bound is read and registered under the lock `Head::close_range_below` takes,
         // so a head cut either sees this appender or has already raised the floor read here.
@@ -1218,6 +1485,7 @@ impl Appender<'_> {
         bound
     }
 
+    #[inline]
     fn push(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<()> {
         if t < self.min_valid() {
             return Err(Error::OutOfBounds);
@@ -1659,6 +1927,121 @@ mod tests {
         assert_eq!(ts(&la), vec![10, 20, 30]);
         assert_eq!(ts(&lb), vec![10]);
         assert_eq!(ts(&lc), vec![30]);
+    }
+
+    #[test]
+    fn large_replay_batches_rebuild_the_same_chunks() {
+        // Batches above `SHARD_MIN` go through both appliers (when there are two cores);
+        // every chunk (bytes and ranges) must come back as it was written, including the
+        // ones cut and m-mapped during replay.
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let opts = HeadOptions::default().wal(WalOptions::default().compress(false));
+        let (head, _) = Head::open(tmp.path(), opts.clone()).unwrap();
+        let n_series = 300usize;
+        let mut refs = Vec::new();
+        let mut a = head.appender();
+        for i in 0..n_series {
+            refs.push(a.append(&ls(&format!("m{{i=\"{i}\"}}")), 0, 0.0).unwrap());
+        }
+        a.commit().unwrap();
+        for step in 1..400i64 {
+            let mut a = head.appender();
+            for (i, r) in refs.iter().enumerate() {
+                a.append_ref(*r, step * 15_000 + i as i64, (step * i as i64) as f64)
+                    .unwrap();
+            }
+            a.commit().unwrap();
+        }
+        let before: Vec<_> = refs.iter().map(|r| head.chunks(*r).unwrap()).collect();
+        head.close().unwrap();
+        let (head, st) = Head::open(tmp.path(), opts).unwrap();
+        assert_eq!(st.samples, 400 * n_series as u64);
+        assert_eq!((st.dropped, st.bad_records), (0, 0));
+        for (r, want) in refs.iter().zip(&before) {
+            let got = head.chunks(*r).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!((g.mint, g.maxt, &g.data[..]), (w.mint, w.maxt, &w.data[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn replay_of_a_series_under_two_references_in_a_large_batch() {
+        // Reference 1001 names the series of reference 2 again: its group is applied after
+        // reference 2's (in group order), on one applier, as a one-thread replay does.
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let wal_dir = tmp.path().join("wal");
+        let labels: Vec<Labels> = (0..=100).map(|i| ls(&format!("s{{i=\"{i}\"}}"))).collect();
+        let mut ser = Vec::new();
+        record::encode_series(
+            (1..=100u64)
+                .map(|r| (r, &labels[r as usize]))
+                .chain([(1001, &labels[2])]),
+            &mut ser,
+        );
+        let mut w = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        w.log(&[&ser]).unwrap();
+        for k in 0..100i64 {
+            let mut rec = Vec::new();
+            record::encode_samples(
+                (1..=100u64)
+                    .map(|r| RefSample {
+                        series_ref: r,
+                        t: k * 1000,
+                        v: k as f64,
+                    })
+                    .chain([RefSample {
+                        series_ref: 1001,
+                        t: k * 1000 + 500,
+                        v: -1.0,
+                    }]),
+                &mut rec,
+            );
+            w.log(&[&rec]).unwrap();
+        }
+        w.close().unwrap();
+        let (head, st) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
+        assert_eq!(st.series, 100);
+        assert_eq!((st.samples, st.dropped), (100 * 100 + 1, 99));
+        let n: usize = head
+            .chunks(SeriesRef(2))
+            .unwrap()
+            .iter()
+            .map(|c| crate::xor::xor_num_samples(&c.data).unwrap())
+            .sum();
+        assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn grouper_drops_a_bad_record_whole() {
+        let rec = |rows: &[(u64, i64)]| {
+            let mut out = Vec::new();
+            record::encode_samples(
+                rows.iter().map(|&(r, t)| RefSample {
+                    series_ref: r,
+                    t,
+                    v: 1.0,
+                }),
+                &mut out,
+            );
+            out
+        };
+        let mut g = Grouper::default();
+        assert!(g.add(&rec(&[(1, 10), (2, 10)])));
+        let mut bad = rec(&[(3, 10), (1, 20), (5, 20)]);
+        bad.truncate(bad.len() - 3);
+        assert!(!g.add(&bad));
+        assert!(g.add(&rec(&[(2, 20), (1, 30)])));
+        let out = g.take(None).unwrap();
+        assert_eq!(out.groups, [(1, 2), (2, 4)]);
+        assert_eq!(
+            &out.samples[..4],
+            [(10, 1.0), (30, 1.0), (10, 1.0), (20, 1.0)]
+        );
+        assert_eq!(&out.seq[..4], [0, 3, 1, 2]);
+        assert!(g.counts.iter().all(|&c| c == 0));
+        assert!(g.take(None).is_none());
     }
 
     #[test]

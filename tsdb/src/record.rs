@@ -90,18 +90,62 @@ pub fn encode_series<'a>(series: impl IntoIterator<Item = (u64, &'a Labels)>, ou
     }
 }
 
-/// Writes the zig-zag varint of `x` into `b` at `at`, returning the new end (at most `at + 10`).
+/// Writes the zig-zag encoded `u` as a varint at the start of `w`, returning its length (at
+/// most 10); one- and two-byte values (the usual deltas) take no loop.
 #[inline(always)]
-fn put_zz_at(b: &mut [u8; 28], at: usize, x: i64) -> usize {
-    let mut u = ((x << 1) ^ (x >> 63)) as u64;
-    let mut i = at;
-    while u >= 0x80 && i < at + 9 {
-        b[i] = (u as u8) | 0x80;
+fn put_zz(w: &mut [u8], mut u: u64) -> usize {
+    if u < 0x80 {
+        if let Some(b) = w.first_mut() {
+            *b = u as u8;
+        }
+        return 1;
+    }
+    if u < 0x4000 {
+        if let Some(b) = w.get_mut(..2) {
+            b[0] = (u as u8) | 0x80;
+            b[1] = (u >> 7) as u8;
+        }
+        return 2;
+    }
+    let mut i = 0;
+    while u >= 0x80 && i < 9 {
+        if let Some(b) = w.get_mut(i) {
+            *b = (u as u8) | 0x80;
+        }
         u >>= 7;
         i += 1;
     }
-    b[i] = u as u8;
+    if let Some(b) = w.get_mut(i) {
+        *b = u as u8;
+    }
     i + 1
+}
+
+/// Zig-zag encoding of a signed delta.
+#[inline(always)]
+fn zz(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+/// The longest samples row: two 10-byte varints and the value.
+const MAX_ROW: usize = 28;
+
+/// Writes one samples row (the deltas zig-zag encoded) at the start of `w`, returning its
+/// length.
+#[inline(always)]
+fn put_row(w: &mut [u8; MAX_ROW], dr: u64, dt: u64, v: u64) -> usize {
+    let k = if dr < 0x80 && dt < 0x80 {
+        w[0] = dr as u8;
+        w[1] = dt as u8;
+        2
+    } else {
+        let i = put_zz(w, dr);
+        i + put_zz(w.get_mut(i..).unwrap_or_default(), dt)
+    };
+    if let Some(b) = w.get_mut(k..k + 8) {
+        b.copy_from_slice(&v.to_be_bytes());
+    }
+    k + 8
 }
 
 /// Appends a samples record to `out` (the first sample is repeated as a row, as Prometheus
@@ -114,21 +158,31 @@ pub fn encode_samples(samples: impl IntoIterator<Item = RefSample>, out: &mut Ve
     };
     let (r0, t0) = (first.series_ref, first.t);
     // Typical rows are 10–12 bytes: two short deltas and the value.
-    out.reserve(18 + (it.size_hint().0 + 1) * 12);
+    out.reserve(16 + (it.size_hint().0.min(1 << 20) + 1) * 12);
     out.extend_from_slice(&r0.to_be_bytes());
     out.extend_from_slice(&t0.to_be_bytes());
-    let row = |s: RefSample, out: &mut Vec<u8>| {
-        // One row: two varints (≤ 10 bytes each) and the value, written at once.
-        let mut b = [0u8; 28];
-        let n = put_zz_at(&mut b, 0, s.series_ref.wrapping_sub(r0) as i64);
-        let n = put_zz_at(&mut b, n, s.t.wrapping_sub(t0));
-        b[n..n + 8].copy_from_slice(&s.v.to_bits().to_be_bytes());
-        out.extend_from_slice(&b[..n + 8]);
-    };
-    row(first, out);
-    for s in it {
-        row(s, out);
+    // Rows are gathered in a block on the stack and copied out a block at a time.
+    const BLOCK: usize = 1024;
+    let mut buf = [0u8; BLOCK];
+    let mut n = 0usize;
+    for s in std::iter::once(first).chain(it) {
+        if n > BLOCK - MAX_ROW {
+            out.extend_from_slice(buf.get(..n).unwrap_or_default());
+            n = 0;
+        }
+        if let Some(w) = buf
+            .get_mut(n..n + MAX_ROW)
+            .and_then(|w| <&mut [u8; MAX_ROW]>::try_from(w).ok())
+        {
+            n += put_row(
+                w,
+                zz(s.series_ref.wrapping_sub(r0) as i64),
+                zz(s.t.wrapping_sub(t0)),
+                s.v.to_bits(),
+            );
+        }
     }
+    out.extend_from_slice(buf.get(..n).unwrap_or_default());
 }
 
 /// Appends a tombstones record to `out`.
@@ -154,34 +208,115 @@ const MAX_LABELS: u64 = 1 << 16;
 /// Decodes the rows of a samples record (after its type byte), appending them to `out`; on
 /// an error, rows before the bad one have been appended.
 fn samples_into(d: &mut Decbuf<'_>, out: &mut Vec<RefSample>) -> Result<()> {
+    let start = d.pos();
+    let rest = d.bytes(d.remaining()).unwrap_or_default();
     // Rows take at least 10 bytes (two varints and the value).
-    out.reserve(d.remaining() / 10);
-    if d.at_end() {
+    out.reserve(rest.len() / 10);
+    for_each_row(rest, start, |s| out.push(s))
+}
+
+/// The zig-zag varint starting with bytes `b0`, `b1` if it takes at most two bytes: the value
+/// and its length.
+#[inline(always)]
+fn short_zz(b0: u8, b1: u8) -> Option<(i64, usize)> {
+    let (u, n) = if b0 < 0x80 {
+        (u64::from(b0), 1)
+    } else if b1 < 0x80 {
+        (u64::from(b0 & 0x7F) | (u64::from(b1) << 7), 2)
+    } else {
+        return None;
+    };
+    Some((((u >> 1) as i64) ^ -((u & 1) as i64), n))
+}
+
+/// One row of a samples record whose deltas take at most two bytes each (what heads write:
+/// references within a batch and timestamps within ~8 s of the first), read from a window
+/// that holds the longest such row: `(ref delta, time delta, value bits, row length)`.
+#[inline(always)]
+fn short_row(w: &[u8; 12]) -> Option<(i64, i64, u64, usize)> {
+    let (dr, i) = short_zz(w[0], w[1])?;
+    let (dt, j) = short_zz(w[i], w[i + 1])?;
+    let k = i + j;
+    let mut v = [0u8; 8];
+    v.copy_from_slice(w.get(k..k + 8)?);
+    Some((dr, dt, u64::from_be_bytes(v), k + 8))
+}
+
+/// A zig-zag varint of any length at `b[p..]`: the value and the position after it.
+fn long_zz(b: &[u8], p: usize) -> Option<(i64, usize)> {
+    let mut x = 0u64;
+    let mut s = 0u32;
+    for i in 0..10 {
+        let byte = *b.get(p + i)?;
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                return None;
+            }
+            let u = x | (u64::from(byte) << s);
+            return Some((((u >> 1) as i64) ^ -((u & 1) as i64), p + i + 1));
+        }
+        x |= u64::from(byte & 0x7F) << s;
+        s += 7;
+    }
+    None
+}
+
+/// Decodes the rows of a samples record, `b` being the record after its type byte (at
+/// offset `base` of the record, for errors), calling `f` for each row in order. On an error,
+/// `f` has seen the rows before the bad one.
+#[inline(always)]
+fn for_each_row(b: &[u8], base: usize, mut f: impl FnMut(RefSample)) -> Result<()> {
+    let bad = |at: usize, reason| Error::CorruptRecord {
+        offset: base + at,
+        reason,
+    };
+    if b.is_empty() {
         return Ok(());
     }
-    let r0 = d.be64().ok_or_else(|| bad(d, "truncated base ref"))?;
-    let t0 = d.be64().ok_or_else(|| bad(d, "truncated base time"))? as i64;
-    while !d.at_end() {
-        let dr = d.varint().ok_or_else(|| bad(d, "bad ref delta"))?;
-        let dt = d.varint().ok_or_else(|| bad(d, "bad time delta"))?;
-        let v = d.be64().ok_or_else(|| bad(d, "truncated value"))?;
-        out.push(RefSample {
+    let mut be = [0u8; 8];
+    be.copy_from_slice(b.get(..8).ok_or_else(|| bad(0, "truncated base ref"))?);
+    let r0 = u64::from_be_bytes(be);
+    be.copy_from_slice(b.get(8..16).ok_or_else(|| bad(8, "truncated base time"))?);
+    let t0 = u64::from_be_bytes(be) as i64;
+    let mut p = 16;
+    while p < b.len() {
+        // Fast path: a whole short row in a 12-byte window (bounds checked once).
+        if let Some(w) = b.get(p..p + 12).and_then(|w| <&[u8; 12]>::try_from(w).ok()) {
+            if let Some((dr, dt, v, n)) = short_row(w) {
+                f(RefSample {
+                    series_ref: r0.wrapping_add(dr as u64),
+                    t: t0.wrapping_add(dt),
+                    v: f64::from_bits(v),
+                });
+                p += n;
+                continue;
+            }
+        }
+        let (dr, q) = long_zz(b, p).ok_or_else(|| bad(p, "bad ref delta"))?;
+        let (dt, q) = long_zz(b, q).ok_or_else(|| bad(q, "bad time delta"))?;
+        let v = b.get(q..q + 8).ok_or_else(|| bad(q, "truncated value"))?;
+        be.copy_from_slice(v);
+        f(RefSample {
             series_ref: r0.wrapping_add(dr as u64),
             t: t0.wrapping_add(dt),
-            v: f64::from_bits(v),
+            v: f64::from_bits(u64::from_be_bytes(be)),
         });
+        p = q + 8;
     }
     Ok(())
 }
 
-/// Decodes a samples record (type byte included) straight into `out`, as replay does to
-/// skip a vector per record; on an error, `out` may hold some of its rows (the caller
-/// truncates). A record of another type is an error.
-pub(crate) fn decode_samples_into(rec: &[u8], out: &mut Vec<RefSample>) -> Result<()> {
-    let mut d = Decbuf::new(rec);
-    match d.u8() {
-        Some(RECORD_SAMPLES) => samples_into(&mut d, out),
-        _ => Err(bad(&d, "not a samples record")),
+/// Decodes a samples record (type byte included), calling `f` with each row in order, as
+/// replay does to gather samples without a vector per record; on an error, `f` has seen the
+/// rows before the bad one (the caller undoes them). A record of another type is an error.
+#[inline(always)]
+pub(crate) fn for_each_sample(rec: &[u8], f: impl FnMut(RefSample)) -> Result<()> {
+    match rec.split_first() {
+        Some((&RECORD_SAMPLES, rest)) => for_each_row(rest, 1, f),
+        _ => Err(Error::CorruptRecord {
+            offset: usize::from(!rec.is_empty()),
+            reason: "not a samples record",
+        }),
     }
 }
 
@@ -247,6 +382,96 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rows of a samples record decoded the plain way (one varint at a time), as a
+    /// reference for the fast path.
+    fn reference_rows(rec: &[u8]) -> Option<Vec<(u64, i64, u64)>> {
+        let mut d = Decbuf::new(rec);
+        if d.u8()? != RECORD_SAMPLES {
+            return None;
+        }
+        let mut out = Vec::new();
+        if d.at_end() {
+            return Some(out);
+        }
+        let r0 = d.be64()?;
+        let t0 = d.be64()? as i64;
+        while !d.at_end() {
+            let dr = d.varint()?;
+            let dt = d.varint()?;
+            let v = d.be64()?;
+            out.push((r0.wrapping_add(dr as u64), t0.wrapping_add(dt), v));
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn samples_rows_of_every_width_and_cut_anywhere() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            // Deltas from one byte to ten, negative ones and the extremes.
+            let n = 1 + (rnd() % 40) as usize;
+            let samples: Vec<RefSample> = (0..n)
+                .map(|_| {
+                    let w = |r: u64| match r % 6 {
+                        0 => r % 64,
+                        1 => r % 8000,
+                        2 => r % 2_000_000,
+                        3 => r >> (r % 64),
+                        4 => u64::MAX - r % 100,
+                        _ => r,
+                    };
+                    RefSample {
+                        series_ref: 1000u64.wrapping_add(w(rnd())),
+                        t: 1_700_000_000_000i64.wrapping_add(w(rnd()) as i64),
+                        v: f64::from_bits(rnd()),
+                    }
+                })
+                .collect();
+            let mut buf = Vec::new();
+            encode_samples(samples.iter().copied(), &mut buf);
+            let want: Vec<(u64, i64, u64)> = samples
+                .iter()
+                .map(|s| (s.series_ref, s.t, s.v.to_bits()))
+                .collect();
+            let mut got = Vec::new();
+            for_each_sample(&buf, |s| got.push((s.series_ref, s.t, s.v.to_bits()))).unwrap();
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(reference_rows(&buf).unwrap(), want);
+            // Every prefix: the fast decoder agrees with the reference, rows before a cut
+            // are delivered and a cut inside a row is an error.
+            for cut in 0..buf.len() {
+                let part = &buf[..cut];
+                let mut rows = Vec::new();
+                let res = for_each_sample(part, |s| rows.push((s.series_ref, s.t, s.v.to_bits())));
+                match reference_rows(part) {
+                    Some(all) => {
+                        assert!(res.is_ok(), "cut {cut}");
+                        assert_eq!(rows, all);
+                    }
+                    None => {
+                        assert!(res.is_err(), "cut {cut}");
+                        assert_eq!(rows[..], want[..rows.len()]);
+                    }
+                }
+            }
+        }
+        // A varint of more than ten bytes is an error on both paths.
+        let mut bad = vec![RECORD_SAMPLES];
+        bad.extend_from_slice(&[0; 16]);
+        bad.extend_from_slice(&[0xFF; 11]);
+        bad.extend_from_slice(&[0; 20]);
+        assert!(for_each_sample(&bad, |_| {}).is_err());
+        assert!(reference_rows(&bad).is_none());
+        assert!(for_each_sample(&[RECORD_SERIES], |_| {}).is_err());
+        assert!(for_each_sample(&[], |_| {}).is_err());
+    }
 
     #[test]
     fn round_trip() {

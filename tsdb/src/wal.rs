@@ -410,84 +410,177 @@ pub fn read_segment(
     data: &[u8],
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Option<(u64, &'static str)>> {
-    let mut pos = 0usize;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut flags = 0u8;
-    let mut out = Vec::new();
-    let mut decoder = snap::raw::Decoder::new();
+    let mut r = SegmentReader::new();
+    if let Some(c) = r.scan(data, 0, &mut f)? {
+        return Ok(Some(c));
+    }
+    Ok(r.finish())
+}
+
+/// Bytes of a segment file read (and decoded) at a time: whole pages, so that no fragment
+/// is split, in one buffer reused from read to read.
+const READ_CHUNK: usize = 128 * PAGE_SIZE;
+
+/// Reads the segment file at `path` a chunk at a time into `buf` (reused) and decodes it as
+/// [`read_segment`] does.
+fn read_segment_file(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Option<(u64, &'static str)>> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    buf.resize(READ_CHUNK, 0);
+    let mut r = SegmentReader::new();
+    let mut base = 0usize;
     loop {
-        if pos >= data.len() {
-            return Ok(start.map(|s| (s as u64, "segment ends inside a record")));
-        }
-        let in_page = pos % PAGE_SIZE;
-        let page_end = (pos - in_page + PAGE_SIZE).min(data.len());
-        let typ = data[pos];
-        if PAGE_SIZE - in_page < HEADER || typ & 0x07 == 0 {
-            // Padding: the rest of the page must be zeros.
-            if data[pos..page_end].iter().any(|&b| b != 0) {
-                return Ok(Some((start.unwrap_or(pos) as u64, "non-zero page padding")));
-            }
-            pos = page_end;
-            continue;
-        }
-        let rec_start = start.unwrap_or(pos);
-        let fail = |reason| Ok(Some((rec_start as u64, reason)));
-        if typ & 0xE0 != 0 {
-            return fail("unknown fragment type bits");
-        }
-        let Some(h) = data.get(pos..pos + HEADER) else {
-            return fail("truncated fragment header");
-        };
-        let len = u16::from_be_bytes([h[1], h[2]]) as usize;
-        let crc = u32::from_be_bytes([h[3], h[4], h[5], h[6]]);
-        if in_page + HEADER + len > PAGE_SIZE {
-            return fail("fragment crosses a page boundary");
-        }
-        let Some(payload) = data.get(pos + HEADER..pos + HEADER + len) else {
-            return fail("truncated fragment");
-        };
-        if crc32c::crc32c(payload) != crc {
-            return fail("fragment checksum mismatch");
-        }
-        let kind = typ & 0x07;
-        match (kind, start.is_some()) {
-            (KIND_FULL, false) | (KIND_FIRST, false) => {
-                start = Some(pos);
-                flags = typ & !0x07;
-                buf.clear();
-            }
-            (KIND_MIDDLE, true) | (KIND_LAST, true) => {
-                if typ & !0x07 != flags {
-                    return fail("fragment flags change inside a record");
-                }
-            }
-            (KIND_FULL | KIND_FIRST, true) => return fail("record starts before the last ended"),
-            (KIND_MIDDLE | KIND_LAST, false) => return fail("record continues without a start"),
-            _ => return fail("invalid fragment kind"),
-        }
-        buf.extend_from_slice(payload);
-        pos += HEADER + len;
-        if kind == KIND_FULL || kind == KIND_LAST {
-            let at = rec_start as u64;
-            start = None;
-            if flags & ZSTD != 0 {
-                return fail("zstd-compressed records are not supported");
-            }
-            let rec: &[u8] = if flags & SNAPPY != 0 {
-                let n = match snap::raw::decompress_len(&buf) {
-                    Ok(n) if n <= MAX_RECORD => n,
-                    _ => return fail("bad snappy header"),
-                };
-                out.resize(n, 0);
-                match decoder.decompress(&buf, &mut out) {
-                    Ok(m) if m == n => &out,
-                    _ => return fail("corrupt snappy data"),
-                }
-            } else {
-                &buf
+        // Fill the chunk: only the last one of the file is short.
+        let mut n = 0;
+        while n < READ_CHUNK {
+            let Some(room) = buf.get_mut(n..READ_CHUNK) else {
+                break;
             };
-            f(at, rec)?;
+            match file.read(room) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        if let Some(c) = r.scan(buf.get(..n).unwrap_or_default(), base, &mut f)? {
+            return Ok(Some(c));
+        }
+        if n < READ_CHUNK {
+            return Ok(r.finish());
+        }
+        base += n;
+    }
+}
+
+/// The decoding state of a segment read in chunks of whole pages: the record being
+/// gathered from its fragments and the buffers reused from record to record.
+struct SegmentReader {
+    buf: Vec<u8>,
+    // Offset in the segment of the first fragment of the record being gathered.
+    start: Option<usize>,
+    flags: u8,
+    out: Vec<u8>,
+    decoder: snap::raw::Decoder,
+}
+
+impl SegmentReader {
+    fn new() -> SegmentReader {
+        SegmentReader {
+            buf: Vec::new(),
+            start: None,
+            flags: 0,
+            out: Vec::new(),
+            decoder: snap::raw::Decoder::new(),
+        }
+    }
+
+    /// After the last chunk: an unfinished record is an error.
+    fn finish(&self) -> Option<(u64, &'static str)> {
+        self.start
+            .map(|s| (s as u64, "segment ends inside a record"))
+    }
+
+    /// Decodes `data`, the segment's bytes from offset `base` (a multiple of the page size)
+    /// on; whole pages unless it is the segment's end.
+    fn scan(
+        &mut self,
+        data: &[u8],
+        base: usize,
+        f: &mut impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<Option<(u64, &'static str)>> {
+        let mut pos = 0usize;
+        loop {
+            if pos >= data.len() {
+                return Ok(None);
+            }
+            let in_page = pos % PAGE_SIZE;
+            let page_end = (pos - in_page + PAGE_SIZE).min(data.len());
+            let typ = data[pos];
+            if PAGE_SIZE - in_page < HEADER || typ & 0x07 == 0 {
+                // Padding: the rest of the page must be zeros.
+                if data[pos..page_end].iter().any(|&b| b != 0) {
+                    let at = self.start.unwrap_or(base + pos);
+                    return Ok(Some((at as u64, "non-zero page padding")));
+                }
+                pos = page_end;
+                continue;
+            }
+            let rec_start = self.start.unwrap_or(base + pos);
+            let fail = |reason| Ok(Some((rec_start as u64, reason)));
+            if typ & 0xE0 != 0 {
+                return fail("unknown fragment type bits");
+            }
+            let Some(h) = data.get(pos..pos + HEADER) else {
+                return fail("truncated fragment header");
+            };
+            let len = u16::from_be_bytes([h[1], h[2]]) as usize;
+            let crc = u32::from_be_bytes([h[3], h[4], h[5], h[6]]);
+            if in_page + HEADER + len > PAGE_SIZE {
+                return fail("fragment crosses a page boundary");
+            }
+            let Some(payload) = data.get(pos + HEADER..pos + HEADER + len) else {
+                return fail("truncated fragment");
+            };
+            if crc32c::crc32c(payload) != crc {
+                return fail("fragment checksum mismatch");
+            }
+            let kind = typ & 0x07;
+            match (kind, self.start.is_some()) {
+                (KIND_FULL, false) | (KIND_FIRST, false) => {
+                    self.start = Some(base + pos);
+                    self.flags = typ & !0x07;
+                    self.buf.clear();
+                }
+                (KIND_MIDDLE, true) | (KIND_LAST, true) => {
+                    if typ & !0x07 != self.flags {
+                        return fail("fragment flags change inside a record");
+                    }
+                }
+                (KIND_FULL | KIND_FIRST, true) => {
+                    return fail("record starts before the last ended")
+                }
+                (KIND_MIDDLE | KIND_LAST, false) => {
+                    return fail("record continues without a start")
+                }
+                _ => return fail("invalid fragment kind"),
+            }
+            // A record in one fragment is read where it lies; fragments of a longer one are
+            // gathered in `buf`.
+            if kind != KIND_FULL {
+                self.buf.extend_from_slice(payload);
+            }
+            pos += HEADER + len;
+            if kind == KIND_FULL || kind == KIND_LAST {
+                let at = rec_start as u64;
+                self.start = None;
+                if self.flags & ZSTD != 0 {
+                    return fail("zstd-compressed records are not supported");
+                }
+                let whole: &[u8] = if kind == KIND_FULL {
+                    payload
+                } else {
+                    &self.buf
+                };
+                let rec: &[u8] = if self.flags & SNAPPY != 0 {
+                    let n = match snap::raw::decompress_len(whole) {
+                        Ok(n) if n <= MAX_RECORD => n,
+                        _ => return fail("bad snappy header"),
+                    };
+                    self.out.resize(n, 0);
+                    match self.decoder.decompress(whole, &mut self.out) {
+                        Ok(m) if m == n => &self.out,
+                        _ => return fail("corrupt snappy data"),
+                    }
+                } else {
+                    whole
+                };
+                f(at, rec)?;
+            }
         }
     }
 }
@@ -531,12 +624,13 @@ pub struct ReadStats {
 /// segment numbers is reported the same way.
 pub fn read_dir(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<ReadStats> {
     let mut stats = ReadStats::default();
+    // Segments are read a chunk at a time into this one buffer.
+    let mut chunk = Vec::new();
     let mut after = None;
     if let Some((n, cp)) = checkpoints(dir)?.pop() {
         for (seg, path) in numbered_files(&cp)? {
-            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             stats.segments += 1;
-            if let Some((offset, reason)) = read_segment(&data, |_, r| {
+            if let Some((offset, reason)) = read_segment_file(&path, &mut chunk, |_, r| {
                 stats.records += 1;
                 f(r)
             })? {
@@ -565,9 +659,8 @@ pub fn read_dir(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<Re
             }
         }
         prev = Some(seg);
-        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         stats.segments += 1;
-        if let Some((offset, reason)) = read_segment(&data, |_, r| {
+        if let Some((offset, reason)) = read_segment_file(&path, &mut chunk, |_, r| {
             stats.records += 1;
             f(r)
         })? {
@@ -804,6 +897,44 @@ mod tests {
         let (got, _) = records(tmp.path());
         assert_eq!(got.len(), 10);
         assert_eq!(got[9], b"after");
+    }
+
+    #[test]
+    fn segments_read_in_chunks_as_whole() {
+        // Records crossing the chunk boundaries of `read_segment_file`, and a torn record
+        // past the first chunk: the same records and offset as decoding the whole file.
+        let tmp = tempdir();
+        let mut w = Wal::open(tmp.path(), WalOptions::default().compress(false)).unwrap();
+        let mut want = Vec::new();
+        let mut i = 0u32;
+        while want.iter().map(Vec::len).sum::<usize>() < 3 * READ_CHUNK {
+            let len = [70_000usize, 11_000, 5, 40_000][i as usize % 4];
+            let rec: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+            w.log(&[&rec]).unwrap();
+            want.push(rec);
+            i += 1;
+        }
+        drop(w);
+        let (got, st) = records(tmp.path());
+        assert_eq!(st.corruption, None);
+        assert!(got == want);
+        let seg = segment_path(tmp.path(), 0);
+        let len = std::fs::metadata(&seg).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(len - 30_000).unwrap();
+        let data = std::fs::read(&seg).unwrap();
+        let mut whole = 0;
+        let c = read_segment(&data, |_, _| {
+            whole += 1;
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(c.0 as usize > READ_CHUNK);
+        let (got, st) = records(tmp.path());
+        assert_eq!(got.len(), whole);
+        let cor = st.corruption.unwrap();
+        assert_eq!((cor.offset, cor.reason), c);
     }
 
     #[test]

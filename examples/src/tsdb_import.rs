@@ -377,7 +377,7 @@ fn base2_bytes(mut n: u64) -> String {
     const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
     let mut parts: Vec<String> = Vec::new();
     for (i, u) in UNITS.iter().enumerate() {
-        if n % 1024 != 0 || (i == 0 && n == 0) {
+        if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
             let suffix = if i == 0 { "B" } else { "iB" };
             parts.push(format!("{}{u}{suffix}", n % 1024));
         }

@@ -38,7 +38,7 @@ pub use crate::alert::Alert;
 pub use crate::error::{Error, ParseMessage};
 pub use crate::format::{format_api_float, format_go_g};
 pub use crate::labels::{
-    Label, LabelIndex, LabelIndexBuf, LabelView, Labels, LabelsBuilder, LabelsIter,
+    Label, LabelIndex, LabelIndexBuf, LabelRef, LabelView, Labels, LabelsBuilder, LabelsIter,
 };
 pub use crate::matcher::{parse_selector, parse_selector_with, MatchType, Matcher};
 pub use crate::name::{is_legacy_label_name, is_legacy_metric_name, NameValidation, METRIC_NAME};

@@ -71,10 +71,38 @@ pub struct Relabeler {
     /// `labelkeep`, regex `labeldrop` or templated target). Then `process` keeps only the
     /// input labels the rules name and builds the result by splicing the packed input.
     keyed: bool,
+    /// Keyed mode: the keys a rule can set, as `(first word, key id)` in name order. While
+    /// decoding the input, `process` notes where each would be inserted, so building the
+    /// result needs no search.
+    settable: Vec<(u64, u32)>,
+}
+
+/// The first eight bytes of `b` as a big-endian word, zero-padded: when the words of two names
+/// differ they order the names as bytes do (a zero pad sorts first, as the shorter name does);
+/// when equal, the names must be compared in full.
+#[inline]
+fn head_word(b: &[u8]) -> u64 {
+    match b.get(..8) {
+        Some(h) => u64::from_be_bytes(h.try_into().unwrap_or([0; 8])),
+        None => head_word_short(b),
+    }
+}
+
+/// [`head_word`] of a name shorter than eight bytes. Out of line, so the loop it is called
+/// from stays small; shifted in byte by byte, because copying into an array and loading that
+/// as a word compiled to a `memcpy` call whose byte stores the load then waited for.
+#[inline(never)]
+fn head_word_short(b: &[u8]) -> u64 {
+    b.iter()
+        .take(8)
+        .enumerate()
+        .fold(0u64, |w, (i, &x)| w | u64::from(x) << (56 - 8 * i))
 }
 
 /// Which input label names are keys: a length filter, then the last eight bytes, then the whole
 /// name. Label names share long prefixes (`__meta_kubernetes_`) and differ mostly at the end.
+/// (The length is known right after the first byte of a label, so most labels are turned away
+/// by a load that does not wait for anything else, and the branch on it resolves early.)
 #[derive(Debug, Clone)]
 struct KeyLookup {
     /// `(length, tail word, key id)` of every key, sorted by length.
@@ -82,7 +110,11 @@ struct KeyLookup {
     /// `first[n]..first[n + 1]` are the candidates of length `n` (`n < SHORT_NAME`);
     /// `first[SHORT_NAME]..` those of `SHORT_NAME` bytes or more.
     first: [u32; SHORT_NAME + 1],
+    /// The bytes of each key, by key id.
+    names: Vec<Box<[u8]>>,
 }
+
+const SHORT_NAME: usize = 128;
 
 /// The last eight bytes of `b` as a word (zero-padded when shorter).
 #[inline]
@@ -93,7 +125,32 @@ fn tail_word(b: &[u8]) -> u64 {
     b.iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x))
 }
 
-const SHORT_NAME: usize = 128;
+/// The word of `b` at `at` (`at + 8 <= b.len()`, else zero).
+#[inline]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
+        None => 0,
+    }
+}
+
+/// Whether `a` and `b`, of equal length and with equal [`tail_word`]s, are equal: compares the
+/// words before the last eight bytes.
+#[inline]
+fn eq_known_tail(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n <= 8 {
+        // The tail word held the whole name.
+        return b.len() == n;
+    }
+    let mut diff = 0u64;
+    let mut i = 0;
+    while i + 8 < n {
+        diff |= word_at(a, i) ^ word_at(b, i);
+        i += 8;
+    }
+    diff == 0
+}
 
 impl KeyLookup {
     fn new(keys: &[String]) -> KeyLookup {
@@ -107,12 +164,17 @@ impl KeyLookup {
         for (n, f) in first.iter_mut().enumerate() {
             *f = cands.partition_point(|c| c.0 < n) as u32;
         }
-        KeyLookup { cands, first }
+        let names = keys.iter().map(|k| k.as_bytes().into()).collect();
+        KeyLookup {
+            cands,
+            first,
+            names,
+        }
     }
 
     /// The id of the key `name`, if it is one.
     #[inline]
-    fn find(&self, name: &str, keys: &[String]) -> Option<usize> {
+    fn find(&self, name: &[u8]) -> Option<usize> {
         let n = name.len();
         let range = if n < SHORT_NAME {
             let (lo, hi) = (self.first[n], self.first[n + 1]);
@@ -123,13 +185,18 @@ impl KeyLookup {
         } else {
             self.first[SHORT_NAME] as usize..self.cands.len()
         };
-        let t = tail_word(name.as_bytes());
+        let t = tail_word(name);
         self.cands
             .get(range)
             .unwrap_or_default()
             .iter()
             .find(|&&(len, tail, id)| {
-                len == n && tail == t && keys.get(id as usize).is_some_and(|k| k == name)
+                len == n
+                    && tail == t
+                    && self
+                        .names
+                        .get(id as usize)
+                        .is_some_and(|k| eq_known_tail(k, name))
             })
             .map(|c| c.2 as usize)
     }
@@ -659,6 +726,7 @@ impl Relabeler {
             Op::Replace(rep) => matches!(rep.target, Target::Static(_)),
             _ => true,
         });
+        let mut settable_keys = Vec::new();
         if keyed {
             // Then only fixed targets are ever set.
             let mut settable = vec![false; keys.len()];
@@ -678,6 +746,13 @@ impl Relabeler {
             each_key(&mut rules, &mut |k| {
                 k.settable = settable.get(k.id).copied().unwrap_or(true)
             });
+            settable_keys = keys
+                .iter()
+                .zip(&settable)
+                .enumerate()
+                .filter(|(_, (_, &s))| s)
+                .map(|(id, (k, _))| (head_word(k.as_bytes()), id as u32))
+                .collect();
         }
         let lookup = KeyLookup::new(&keys);
         Relabeler {
@@ -686,6 +761,7 @@ impl Relabeler {
             lookup,
             filters,
             keyed,
+            settable: settable_keys,
         }
     }
 
@@ -710,7 +786,7 @@ impl Relabeler {
         // that would not form a valid label set); the general path then decides.
         let out = self.with_work(|w| {
             if self.keyed {
-                w.resolve_spans(labels, &self.keys, &self.lookup);
+                w.resolve_spans(labels, &self.keys, &self.lookup, &self.settable);
                 if !self.run(w, self.filters) {
                     return Ok(None);
                 }
@@ -914,7 +990,12 @@ fn push_decimal(s: &mut String, mut n: u64) {
 /// (`__meta_kubernetes_`), and an inlined word compare beats a call to `memcmp` at these sizes.
 #[inline]
 fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    cmp_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`cmp_names`] on bytes.
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let n = a.len().min(b.len());
     let (ha, hb) = (&a[..n], &b[..n]);
     let mut ca = ha.chunks_exact(8);
@@ -976,7 +1057,8 @@ struct Scratch {
     spans: Vec<Option<(usize, usize)>>,
     locs: Vec<(u64, CaptureLocations)>,
     key_loc: Vec<u32>,
-    base_at: Vec<(usize, u32)>,
+    slots: Vec<KeySlot<'static>>,
+    touched_bits: Vec<u64>,
     index: LabelIndexBuf,
 }
 
@@ -995,6 +1077,11 @@ fn recycle_base<'b>(mut v: Vec<BaseLabel<'_>>) -> Vec<BaseLabel<'b>> {
             gone: l.gone,
         })
         .collect()
+}
+
+fn recycle_slots<'b>(mut v: Vec<KeySlot<'_>>) -> Vec<KeySlot<'b>> {
+    v.clear();
+    v.into_iter().map(|_| EMPTY_SLOT).collect()
 }
 
 fn recycle_added<'b>(mut v: Vec<Added<'_>>) -> Vec<Added<'b>> {
@@ -1024,8 +1111,15 @@ struct Work<'a> {
     locs: Vec<(u64, CaptureLocations)>,
     /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
     key_loc: Vec<u32>,
-    /// Keyed mode: the position in the input and the key id of each `base` label.
-    base_at: Vec<(usize, u32)>,
+    /// Keyed mode: the state of each key, by key id. `base`, `added` and `key_loc` stay
+    /// unused. (One vector of small structs: moving and resetting a vector per field cost
+    /// more than the work on a short metric label set.)
+    slots: Vec<KeySlot<'a>>,
+    /// Keyed mode: bit `id % 64` of word `id / 64` is set for the keys a rule set or
+    /// deleted, so building visits them without testing every key.
+    touched_bits: Vec<u64>,
+    /// Whether this is the keyed mode.
+    keyed: bool,
     /// Keyed mode: the decoded input.
     index: Option<LabelIndex<'a>>,
     /// The index's storage while there is no index.
@@ -1034,6 +1128,36 @@ struct Work<'a> {
 }
 
 const NO_LOC: u32 = u32::MAX;
+
+/// Keyed mode: one key's state.
+#[derive(Debug, Clone, Copy)]
+struct KeySlot<'a> {
+    /// The current value (empty when absent), unless `IN_ARENA` is set. (Not a `Str`:
+    /// copying a `Str` the compiler had just spilled as two halves into it, as one 16-byte
+    /// value, stalled on store forwarding at every set.)
+    cur: &'a str,
+    /// The arena range of the current value, with `IN_ARENA`.
+    arena: (u32, u32),
+    /// The key's position in the input, or `NO_LOC`.
+    at: u32,
+    /// For a settable key, the position in the input where it would be inserted (the number
+    /// of input labels that sort before it).
+    ins: u32,
+    /// `TOUCHED`, `IN_ARENA`.
+    flags: u8,
+}
+
+const EMPTY_SLOT: KeySlot<'static> = KeySlot {
+    cur: "",
+    arena: (0, 0),
+    at: NO_LOC,
+    ins: 0,
+    flags: 0,
+};
+/// `KeySlot::flags`: a rule set or deleted the key.
+const TOUCHED: u8 = 1;
+/// `KeySlot::flags`: the key's value is in `KeySlot::arena`.
+const IN_ARENA: u8 = 2;
 
 impl<'a> Work<'a> {
     fn from_scratch(s: &mut Scratch, keys: &'a [String]) -> Work<'a> {
@@ -1050,7 +1174,9 @@ impl<'a> Work<'a> {
             spans: std::mem::take(&mut s.spans),
             locs: std::mem::take(&mut s.locs),
             key_loc: std::mem::take(&mut s.key_loc),
-            base_at: std::mem::take(&mut s.base_at),
+            slots: recycle_slots(std::mem::take(&mut s.slots)),
+            touched_bits: std::mem::take(&mut s.touched_bits),
+            keyed: false,
             index: None,
             index_buf: std::mem::take(&mut s.index),
             dirty: false,
@@ -1082,9 +1208,10 @@ impl<'a> Work<'a> {
         s.spans = self.spans;
         s.locs = self.locs;
         s.key_loc = self.key_loc;
-        if self.base_at.capacity() <= KEEP_LABELS {
-            s.base_at = self.base_at;
+        if self.slots.capacity() <= KEEP_LABELS {
+            s.slots = recycle_slots(self.slots);
         }
+        s.touched_bits = self.touched_bits;
         let index = match self.index {
             Some(index) => index.into_buf(),
             None => self.index_buf,
@@ -1160,31 +1287,72 @@ impl<'a> Work<'a> {
         }
     }
 
-    /// Keyed mode: decodes the input once and puts into `base` only the input labels that are
-    /// keys.
-    fn resolve_spans(&mut self, labels: &'a Labels, keys: &[String], lookup: &KeyLookup) {
-        self.key_loc.clear();
-        self.key_loc.resize(keys.len(), NO_LOC);
-        self.base_at.clear();
-        let (base, base_at, key_loc) = (&mut self.base, &mut self.base_at, &mut self.key_loc);
-        let index = labels.index_with(std::mem::take(&mut self.index_buf), |i, l| {
-            if let Some(j) = lookup.find(l.name, keys) {
-                if let Some(slot) = key_loc.get_mut(j) {
-                    *slot = base.len() as u32;
+    /// Keyed mode: decodes the input once, notes the value and position of every key it
+    /// holds, and where each settable key would be inserted (`settable` is in name order, as
+    /// the input is, so one cursor walks it alongside).
+    fn resolve_spans(
+        &mut self,
+        labels: &'a Labels,
+        keys: &[String],
+        lookup: &KeyLookup,
+        settable: &[(u64, u32)],
+    ) {
+        self.keyed = true;
+        let n = keys.len();
+        self.slots.clear();
+        self.slots.resize(n, EMPTY_SLOT);
+        self.touched_bits.clear();
+        self.touched_bits.resize(n.div_ceil(64), 0);
+        let slots = &mut self.slots;
+        let mut next = 0;
+        // The head word of the next settable key; past the last one, no name reaches it
+        // (a name of eight 0xff bytes is not UTF-8).
+        let mut next_kw = settable.first().map_or(u64::MAX, |k| k.0);
+        let index = labels.index_scan(std::mem::take(&mut self.index_buf), |i, l| {
+            let name = l.name_bytes();
+            let nw = head_word(name);
+            if next_kw <= nw {
+                // Every settable key before this label goes at position `i`.
+                while let Some(&(kw, id)) = settable.get(next) {
+                    let before = kw < nw
+                        || (kw == nw
+                            && keys
+                                .get(id as usize)
+                                .is_some_and(|k| cmp_bytes(k.as_bytes(), name).is_lt()));
+                    if !before {
+                        break;
+                    }
+                    if let Some(p) = slots.get_mut(id as usize) {
+                        p.ins = i as u32;
+                    }
+                    next += 1;
                 }
-                base.push(BaseLabel {
-                    name: l.name,
-                    value: l.value,
-                    gone: false,
-                });
-                base_at.push((i, j as u32));
+                next_kw = settable.get(next).map_or(u64::MAX, |k| k.0);
+            }
+            if let Some(j) = lookup.find(name) {
+                if let Some(slot) = slots.get_mut(j) {
+                    slot.cur = l.value();
+                    slot.at = i as u32;
+                }
             }
         });
+        let len = u32::try_from(index.len()).unwrap_or(u32::MAX);
+        for &(_, id) in settable.get(next..).unwrap_or_default() {
+            if let Some(p) = slots.get_mut(id as usize) {
+                p.ins = len;
+            }
+        }
         self.index = Some(index);
     }
 
     /// `labeldrop` of a finite set of names.
-    fn drop_keys(&mut self, re: &Pat, keys: &[Key]) {
+    fn drop_keys(&mut self, re: &Pat, keys: &'a [Key]) {
+        if self.keyed {
+            for k in keys {
+                self.set_key(k, Str::B(""));
+            }
+            return;
+        }
         for k in keys {
             if let Some(i) = self.find_base_key(k) {
                 self.base[i].gone = true;
@@ -1211,8 +1379,19 @@ impl<'a> Work<'a> {
         }
     }
 
-    #[inline]
+    /// The current value of `key`. Inlined: an `Option<Str>` returned from a call goes
+    /// through memory, and the caller's 16-byte copy of it stalls.
+    #[inline(always)]
     fn get_key(&self, key: &Key) -> Option<Str<'a>> {
+        if self.keyed {
+            return self.cur_get(key.id).filter(|v| !self.res(*v).is_empty());
+        }
+        self.get_key_general(key)
+    }
+
+    /// `get_key` outside the keyed mode.
+    #[inline]
+    fn get_key_general(&self, key: &Key) -> Option<Str<'a>> {
         if key.settable && !self.added.is_empty() {
             if let Some(i) = self.find_added_key(key.id as u32) {
                 return Some(self.added[i].value);
@@ -1298,8 +1477,70 @@ impl<'a> Work<'a> {
     }
 
     /// `set` for a fixed name.
-    #[inline]
+    #[inline(always)]
     fn set_key(&mut self, key: &'a Key, value: Str<'a>) {
+        if self.keyed {
+            // Inlined, so `value` stays in registers: passed through memory, the 16-byte
+            // copy below would wait for the caller's two 8-byte stores (a store-forwarding
+            // stall that cost more than the rest of the call).
+            self.set_cur(key.id, value);
+            return;
+        }
+        self.set_key_general(key, value);
+    }
+
+    /// Keyed mode: the current value of key `id`.
+    #[inline(always)]
+    fn cur_get(&self, id: usize) -> Option<Str<'a>> {
+        let slot = self.slots.get(id)?;
+        if slot.flags & IN_ARENA != 0 {
+            return Some(Str::A(slot.arena.0, slot.arena.1));
+        }
+        Some(Str::B(slot.cur))
+    }
+
+    /// Keyed mode: sets the current value of key `id`; an empty value deletes it.
+    #[inline(always)]
+    fn set_cur(&mut self, id: usize, value: Str<'a>) {
+        let Some(old) = self.cur_get(id) else {
+            return;
+        };
+        let dirty = self.dirty;
+        let arena = self.arena.as_str();
+        let o = res(arena, old);
+        let (empty, changed) = match value {
+            Str::B(v) => (v.is_empty(), !dirty && o != v),
+            Str::A(a, b) => {
+                let v = arena.get(a as usize..b as usize).unwrap_or("");
+                (v.is_empty(), !dirty && o != v)
+            }
+        };
+        if o.is_empty() && empty {
+            return;
+        }
+        self.dirty |= changed;
+        // An empty value (deleted) may stay an empty arena range: every reader resolves it.
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        match value {
+            Str::B(v) => {
+                slot.cur = v;
+                slot.flags = TOUCHED;
+            }
+            Str::A(a, b) => {
+                slot.arena = (a, b);
+                slot.flags = TOUCHED | IN_ARENA;
+            }
+        }
+        if let Some(w) = self.touched_bits.get_mut(id / 64) {
+            *w |= 1 << (id % 64);
+        }
+    }
+
+    /// `set_key` outside the keyed mode.
+    #[inline]
+    fn set_key_general(&mut self, key: &'a Key, value: Str<'a>) {
         let base = self.find_base_key(key);
         self.set_at(Str::B(&key.name), key.id as u32, base, value);
     }
@@ -1324,7 +1565,7 @@ impl<'a> Work<'a> {
             return;
         }
         if let Some(i) = in_added {
-            if self.res(self.added[i].value) != self.res(value) {
+            if !self.dirty && self.res(self.added[i].value) != self.res(value) {
                 self.dirty = true;
             }
             self.added[i].value = value;
@@ -1332,7 +1573,7 @@ impl<'a> Work<'a> {
         }
         match base {
             Some(i) => {
-                if self.base[i].value != self.res(value) {
+                if !self.dirty && self.base[i].value != self.res(value) {
                     self.dirty = true;
                 }
                 self.base[i].gone = true;
@@ -1378,6 +1619,10 @@ impl<'a> Work<'a> {
     }
 
     /// Expands `t` for the match in `src` (whose spans are in `self.spans`).
+    ///
+    /// Inlined for the usual literal and `$1` templates: a `Str` returned from a call goes
+    /// through memory, and the caller's 16-byte reload of the two 8-byte stores stalls.
+    #[inline(always)]
     fn expand(&mut self, t: &'a Template, src: Str<'a>) -> Str<'a> {
         if let Some(lit) = t.as_literal() {
             return Str::B(lit);
@@ -1388,6 +1633,11 @@ impl<'a> Work<'a> {
                 None => Str::B(""),
             };
         }
+        self.expand_general(t, src)
+    }
+
+    /// [`Work::expand`] for templates with more than one piece.
+    fn expand_general(&mut self, t: &'a Template, src: Str<'a>) -> Str<'a> {
         self.tmp.clear();
         let text = res(&self.arena, src);
         let spans = &self.spans;
@@ -1399,10 +1649,16 @@ impl<'a> Work<'a> {
     }
 
     fn replace(&mut self, r: &'a Replace, val: Str<'a>) {
-        let mut locs = self.locs_for(&r.re);
-        let text = res(&self.arena, val);
-        let matched = r.re.captures(text, &mut self.spans, &mut locs);
-        self.put_locs(&r.re, locs);
+        let matched = if r.re.shape == Shape::General {
+            let mut locs = self.locs_for(&r.re);
+            let text = res(&self.arena, val);
+            let matched = r.re.captures(text, &mut self.spans, &mut locs);
+            self.put_locs(&r.re, locs);
+            matched
+        } else {
+            // The shapes with a fast path need no capture buffers.
+            r.re.captures(res(&self.arena, val), &mut self.spans, &mut None)
+        };
         if !matched {
             return;
         }
@@ -1477,75 +1733,41 @@ impl<'a> Work<'a> {
     }
 
     /// Keyed mode: the result as the input with the deleted, overwritten and new labels spliced
-    /// in, with one allocation. In keyed mode every label a rule sets has a key's name.
+    /// in, with one allocation. Key ids number the names in order, so visiting the touched keys
+    /// by id visits the edits in order.
     fn build_spliced(&mut self) -> Option<Labels> {
         let arena = self.arena.as_str();
-        // Key ids number the names in order.
-        self.added.sort_unstable_by_key(|a| a.key);
         let index = self.index.as_ref()?;
-        let (base, at, added, keys) = (&self.base, &self.base_at, &self.added, self.keys);
-        let (mut bi, mut ai) = (0, 0);
-        // Where the last new label went: the next one, later in name order, goes there or after.
-        let mut floor = 0;
+        let (slots, bits, keys) = (&self.slots, &self.touched_bits, self.keys);
+        let (mut word_at, mut word) = (0, bits.first().copied().unwrap_or(0));
         let edits = std::iter::from_fn(move || {
-            while base.get(bi).is_some_and(|b| !b.gone) {
-                bi += 1;
+            while word == 0 {
+                word_at += 1;
+                word = *bits.get(word_at)?;
             }
-            let a = added.get(ai);
-            let label = |a: &Added<'a>| Label {
-                name: res(arena, a.name),
-                value: res(arena, a.value),
+            let i = word_at * 64 + word.trailing_zeros() as usize;
+            word &= word - 1;
+            let slot = slots.get(i).copied().unwrap_or(EMPTY_SLOT);
+            let value = if slot.flags & IN_ARENA != 0 {
+                arena.get(slot.arena.0 as usize..slot.arena.1 as usize)
+            } else {
+                Some(slot.cur)
             };
-            match (at.get(bi).filter(|_| bi < base.len()), a) {
-                (None, None) => None,
-                (Some(&(pos, bkey)), a) if a.is_none_or(|a| bkey <= a.key) => {
-                    bi += 1;
-                    // An overwritten label: its new value goes where it was.
-                    let a = a.filter(|a| a.key == bkey);
-                    ai += usize::from(a.is_some());
-                    Some((pos..pos + 1, a.map(label)))
-                }
-                (_, a) => {
-                    ai += 1;
-                    // A new label: it goes before the first input label that sorts after it.
-                    let name = a.and_then(|a| keys.get(a.key as usize));
-                    debug_assert!(name.is_some(), "a label set in keyed mode is not a key");
-                    let pos = match name {
-                        Some(n) => insert_pos(index, floor, n),
-                        None => usize::MAX,
-                    };
-                    floor = pos;
-                    Some((pos..pos, a.map(label)))
-                }
-            }
+            let label = match (keys.get(i), value) {
+                (Some(name), Some(value)) => Some(Label { name, value }),
+                _ => None,
+            };
+            Some(if slot.at == NO_LOC {
+                // A new label (or the deletion of an absent one, which changes nothing).
+                let ins = slot.ins as usize;
+                (ins..ins, label)
+            } else {
+                // A deleted or overwritten label: a new value goes where it was.
+                let pos = slot.at as usize;
+                (pos..pos + 1, label)
+            })
         });
         index.splice(edits, &mut self.enc)
-    }
-}
-
-/// The position in `index` where a label named `name` (not in it) goes, given that it goes at
-/// `floor` or later: checks `floor` first, then searches the rest.
-#[inline]
-fn insert_pos(index: &LabelIndex<'_>, floor: usize, name: &str) -> usize {
-    match index.get(floor) {
-        Some(l) if cmp_names(l.name, name).is_lt() => {
-            let rest = index.len().saturating_sub(floor + 1);
-            // The labels from `floor + 1` on: binary search over them.
-            let (mut lo, mut n) = (floor + 1, rest);
-            while n > 0 {
-                let half = n / 2;
-                let mid = lo + half;
-                match index.get(mid) {
-                    Some(l) if cmp_names(l.name, name).is_lt() => {
-                        lo = mid + 1;
-                        n -= half + 1;
-                    }
-                    _ => n = half,
-                }
-            }
-            lo
-        }
-        _ => floor.min(index.len()),
     }
 }
 
@@ -1607,7 +1829,7 @@ mod tests {
         keys.sort();
         let lookup = KeyLookup::new(&keys);
         for (id, k) in keys.iter().enumerate() {
-            assert_eq!(lookup.find(k, &keys), Some(id), "{k:?}");
+            assert_eq!(lookup.find(k.as_bytes()), Some(id), "{k:?}");
         }
         let long2 = format!("x{}", &long[1..]);
         for other in [
@@ -1620,19 +1842,7 @@ mod tests {
             long2.as_str(),
             &long[1..],
         ] {
-            assert_eq!(lookup.find(other, &keys), None, "{other:?}");
-        }
-    }
-
-    #[test]
-    fn insert_pos_is_the_sorted_position() {
-        let ls = Labels::from_pairs([("b", "1"), ("d", "1"), ("f", "1"), ("h", "1")]);
-        let index = ls.index_in(LabelIndexBuf::default());
-        for name in ["a", "c", "e", "g", "i", "ba"] {
-            let want = index.partition_point(|l| l.name < name);
-            for floor in 0..=want {
-                assert_eq!(insert_pos(&index, floor, name), want, "{name} from {floor}");
-            }
+            assert_eq!(lookup.find(other.as_bytes()), None, "{other:?}");
         }
     }
 
@@ -1686,6 +1896,72 @@ mod tests {
                 assert_eq!(cmp_names(a, b), a.cmp(b), "{a:?} {b:?}");
                 assert_eq!(eq_names(a, b), a == b);
             }
+        }
+    }
+
+    /// The keyed path notes insertion positions by comparing the first eight bytes of names
+    /// and falls back to whole names when those agree; new labels must land where a full sort
+    /// puts them, next to names that share long prefixes with them.
+    #[test]
+    fn keyed_insertion_next_to_long_shared_prefixes() {
+        let names = [
+            "__meta_a",
+            "__meta_ab",
+            "__meta_abc",
+            "__meta_b",
+            "__meta_kubernetes_pod_name",
+            "__meta_kubernetes_pod_namf",
+            "a",
+            "instance",
+            "instancf",
+            "job",
+            "zz",
+        ];
+        let targets = [
+            "__meta_aa",
+            "__meta_abb",
+            "__meta_abd",
+            "__meta_kubernetes_pod_nam",
+            "__meta_kubernetes_pod_namea",
+            "__meta_kubernetes_pod_namez",
+            "_",
+            "inst",
+            "instance0",
+            "instancez",
+            "zzz",
+            "\u{0}",
+        ];
+        for (skip, _) in names.iter().enumerate() {
+            // Every input but one name, so each target is tried next to present and absent
+            // neighbours.
+            let input = Labels::from_pairs(
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, n)| (*n, "v")),
+            );
+            let configs: Vec<RelabelConfig> = targets
+                .iter()
+                .map(|t| {
+                    RelabelConfig::new(Action::Replace)
+                        .source_labels(["job"])
+                        .target_label(*t)
+                })
+                .collect();
+            let r = Relabeler::new(&configs, Options::PROMETHEUS).unwrap();
+            assert!(r.keyed);
+            let view: Vec<(&str, &str)> = input.iter().map(|l| (l.name, l.value)).collect();
+            let got = r.process(&input);
+            assert_eq!(
+                got,
+                r.process_view(view.as_slice()),
+                "without {}",
+                names[skip]
+            );
+            let got = got.unwrap();
+            let got_names: Vec<&str> = got.iter().map(|l| l.name).collect();
+            assert!(got_names.windows(2).all(|w| w[0] < w[1]), "{got_names:?}");
         }
     }
 

@@ -23,24 +23,27 @@ fn compress(state: &mut [u32; 4], block: &[u8; 64]) {
         *w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
     let [mut a, mut b, mut c, mut d] = *state;
-    // One step: `$f` mixes b, c and d; `$i` numbers the step, `$g` the message word, `$s` the
-    // rotation. Written out so every index is a constant.
+    // One step: `$f` mixes b, c and d into `t` (a, the constant and the message word); `$i`
+    // numbers the step, `$g` the message word, `$s` the rotation. Written out so every index
+    // is a constant. The steps form one long dependency chain through `b`, so `t` is summed
+    // first (it does not depend on `b`) and each mix takes `b` as late as it can: two
+    // operations from `b` to the sum instead of four.
     macro_rules! step {
         ($f:expr, $i:expr, $g:expr, $s:expr) => {{
-            let f = $f(b, c, d)
-                .wrapping_add(a)
-                .wrapping_add(K[$i])
-                .wrapping_add(m[$g]);
+            let t = a.wrapping_add(K[$i]).wrapping_add(m[$g]);
+            let f = $f(b, c, d, t);
             a = d;
             d = c;
             c = b;
             b = b.wrapping_add(f.rotate_left($s));
         }};
     }
-    let f = |b: u32, c: u32, d: u32| (b & c) | (!b & d);
-    let g = |b: u32, c: u32, d: u32| (d & b) | (!d & c);
-    let h = |b: u32, c: u32, d: u32| b ^ c ^ d;
-    let i = |b: u32, c: u32, d: u32| c ^ (b | !d);
+    // F = (b & c) | (!b & d) = d ^ (b & (c ^ d)).
+    let f = |b: u32, c: u32, d: u32, t: u32| t.wrapping_add(d ^ (b & (c ^ d)));
+    // G = (d & b) | (!d & c); the two halves have no bit in common, so `|` is `+`.
+    let g = |b: u32, c: u32, d: u32, t: u32| t.wrapping_add(!d & c).wrapping_add(d & b);
+    let h = |b: u32, c: u32, d: u32, t: u32| t.wrapping_add(b ^ (c ^ d));
+    let i = |b: u32, c: u32, d: u32, t: u32| t.wrapping_add(c ^ (b | !d));
     step!(f, 0, 0, 7);
     step!(f, 1, 1, 12);
     step!(f, 2, 2, 17);

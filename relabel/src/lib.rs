@@ -45,9 +45,11 @@
 //! before the input is unpacked. When no rule needs the whole label list (no `labelmap`,
 //! `labelkeep`, templated target, or `labeldrop` other than of a fixed set of names; the usual
 //! target and metric relabel configs), the packed input is decoded once
-//! ([`lookout_model::LabelIndex`]), the labels the rules name are picked out of it by length and
-//! last word, and the result is the input with the changed labels spliced in by position
-//! ([`lookout_model::LabelIndex::splice`], which needs no second walk over the encoding). A
+//! ([`lookout_model::Labels::index_scan`]), the labels the rules name are picked out of it by
+//! length and last word while the same walk notes where each label a rule may add would go,
+//! every key's state lives in one slot per key, and the result is the input with the changed
+//! labels spliced in by position ([`lookout_model::LabelIndex::splice`], which needs no second
+//! walk over the encoding). A
 //! label set costs one allocation (the result), none when nothing changed or it was dropped.
 //! `hashmod` hashes with a one-shot MD5 (`hashmod.rs`, checked against the `md-5` crate).
 //!

@@ -28,6 +28,9 @@
 //!   sample at a time through `next`/`at` for comparison. `block/select_2blocks_merged(_next)`
 //!   reads it with the next 2 h block through a `MergeQuerier` (each series a chain of two).
 //!
+//! - `wal/load_wal/*`: WAL replay on the three exemplar-free shapes of Prometheus 2.42's
+//!   `BenchmarkLoadWAL`, the same records (see `write_load_wal`), for a side-by-side ratio.
+//!
 //! Outside criterion the run prints the full `promtool tsdb bench write` workload
 //! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
 //! (counting allocator) and bytes per sample.
@@ -381,6 +384,87 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
     drop(head);
 }
 
+/// Writes the WAL of Prometheus 2.42's `BenchmarkLoadWAL` (tsdb/head_test.go) into `dir/wal`:
+/// `batches` series records of `per_batch` series (references `k * 101`, five labels
+/// `labelName=k`, `labelName1..4=labelValue1..4`), then for each sample index `i` one samples
+/// record per batch (t = 10·i ms, v = 100·i), uncompressed as Go's `wlog.New(.., false)`.
+fn write_load_wal(dir: &Path, batches: u64, per_batch: u64, samples: i64) {
+    use lookout_tsdb::record::{encode_samples, encode_series, RefSample};
+    let mut w =
+        lookout_tsdb::wal::Wal::open(&dir.join("wal"), WalOptions::default().compress(false))
+            .expect("wal");
+    let mut rec = Vec::new();
+    for b in 0..batches {
+        let labels: Vec<(u64, Labels)> = (b * per_batch..(b + 1) * per_batch)
+            .map(|k| {
+                let mut l = vec![("labelName".to_string(), k.to_string())];
+                for j in 1..5 {
+                    l.push((format!("labelName{j}"), format!("labelValue{j}")));
+                }
+                (k * 101, Labels::from_pairs(l))
+            })
+            .collect();
+        rec.clear();
+        encode_series(labels.iter().map(|(r, l)| (*r, l)), &mut rec);
+        w.log(&[&rec]).expect("log");
+    }
+    for i in 0..samples {
+        for b in 0..batches {
+            rec.clear();
+            encode_samples(
+                (b * per_batch..(b + 1) * per_batch).map(|k| RefSample {
+                    series_ref: k * 101,
+                    t: i * 10,
+                    v: i as f64 * 100.0,
+                }),
+                &mut rec,
+            );
+            w.log(&[&rec]).expect("log");
+        }
+    }
+    w.close().expect("close");
+}
+
+/// WAL replay on the shapes of Prometheus 2.42's `BenchmarkLoadWAL` (no exemplars, no
+/// m-mapped chunks; chunk range 1000 ms as there), for a side-by-side ratio with
+/// `go-anchors.sh` (group `tsdb`). Each iteration opens a fresh copy of the WAL.
+fn bench_load_wal(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wal/load_wal");
+    g.sample_size(10);
+    for (batches, per_batch, samples) in
+        [(10u64, 100u64, 7200i64), (10, 10_000, 50), (10, 1000, 480)]
+    {
+        let src = tempfile::tempdir().expect("tempdir");
+        write_load_wal(src.path(), batches, per_batch, samples);
+        let n = batches * per_batch * samples as u64;
+        g.throughput(Throughput::Elements(n));
+        let name =
+            format!("batches={batches},seriesPerBatch={per_batch},samplesPerSeries={samples}");
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let tmp = tempfile::tempdir().expect("tempdir");
+                    let wal = tmp.path().join("wal");
+                    std::fs::create_dir_all(&wal).expect("mkdir");
+                    for e in std::fs::read_dir(src.path().join("wal")).expect("read_dir") {
+                        let e = e.expect("entry");
+                        std::fs::copy(e.path(), wal.join(e.file_name())).expect("copy");
+                    }
+                    let opts = head_opts(false).chunk_range(1000);
+                    let start = Instant::now();
+                    let (head, st) = Head::open(tmp.path(), opts).expect("open");
+                    total += start.elapsed();
+                    assert_eq!(st.samples, n);
+                    drop(head);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_full(_c: &mut Criterion) {
     let Some(labels) = label_sets(10_000) else {
         return;
@@ -524,6 +608,6 @@ fn bench_block(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = bench_xor, bench_head, bench_block, bench_full
+    targets = bench_xor, bench_head, bench_block, bench_load_wal, bench_full
 }
 criterion_main!(benches);

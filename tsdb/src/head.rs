@@ -719,7 +719,7 @@ impl Head {
                     if rec.first() == Some(&record::RECORD_SAMPLES) {
                         if !grouper.add(rec) {
                             let _ = tx.send(ReplayMsg::Bad);
-                        } else if grouper.pending.len() >= REPLAY_BATCH {
+                        } else if grouper.full() {
                             flush(&mut grouper);
                         }
                         return Ok(());
@@ -1271,6 +1271,14 @@ struct Grouper {
 /// Samples gathered before a batch is grouped and applied (a few scrapes of a large head).
 const REPLAY_BATCH: usize = 1 << 16;
 
+/// A batch grows past [`REPLAY_BATCH`] until its series average this many samples each (one
+/// lock and one warm pass per series and batch pay off only with several samples), up to
+/// [`REPLAY_BATCH_MAX`].
+const REPLAY_GROUP_MIN: usize = 8;
+
+/// The most samples a batch gathers (about 20 MiB once grouped).
+const REPLAY_BATCH_MAX: usize = 1 << 20;
+
 /// Batches and records queued between the WAL reader and the applier.
 const REPLAY_QUEUE: usize = 8;
 
@@ -1279,6 +1287,13 @@ const REPLAY_QUEUE: usize = 8;
 const GROUP_REFS: u64 = 1 << 22;
 
 impl Grouper {
+    /// Whether the batch is due: big enough, and either its series have several samples
+    /// each on average or it has reached its limit.
+    fn full(&self) -> bool {
+        let n = self.pending.len();
+        n >= REPLAY_BATCH && (n >= REPLAY_GROUP_MIN * self.touched.len() || n >= REPLAY_BATCH_MAX)
+    }
+
     /// Decodes samples record `rec` into the batch; false (and the batch as before) when it
     /// does not decode.
     fn add(&mut self, rec: &[u8]) -> bool {
@@ -2011,6 +2026,43 @@ mod tests {
             .map(|c| crate::xor::xor_num_samples(&c.data).unwrap())
             .sum();
         assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn replay_batches_grow_until_series_have_several_samples() {
+        let sample = |r: u64| RefSample {
+            series_ref: r,
+            t: 0,
+            v: 0.0,
+        };
+        // One sample for each of many series: not due until each could have several.
+        let many = REPLAY_BATCH / 2;
+        let mut g = Grouper {
+            pending: (0..REPLAY_BATCH as u64)
+                .map(|i| sample(i % many as u64))
+                .collect(),
+            touched: (0..many as u32).collect(),
+            ..Grouper::default()
+        };
+        assert!(!g.full(), "two samples per series on average");
+        g.pending.resize(REPLAY_GROUP_MIN * many, sample(0));
+        assert!(g.full(), "{REPLAY_GROUP_MIN} samples per series on average");
+        // Few series: due at the base size.
+        let mut g = Grouper {
+            pending: vec![sample(1); REPLAY_BATCH],
+            touched: vec![1],
+            ..Grouper::default()
+        };
+        assert!(g.full());
+        g.pending.truncate(REPLAY_BATCH - 1);
+        assert!(!g.full());
+        // Very many series: due at the limit whatever the average.
+        let g = Grouper {
+            pending: vec![sample(1); REPLAY_BATCH_MAX],
+            touched: (0..REPLAY_BATCH_MAX as u32).collect(),
+            ..Grouper::default()
+        };
+        assert!(g.full());
     }
 
     #[test]

@@ -240,23 +240,12 @@ impl Labels {
     /// Decodes the labels once into an index for random access and for
     /// [`LabelIndex::splice`], reusing the storage in `buf` (from [`LabelIndex::into_buf`]).
     pub fn index_in(&self, buf: LabelIndexBuf) -> LabelIndex<'_> {
-        self.index_with(buf, |_, _| {})
+        self.index_scan(buf, |_, _| {})
     }
 
-    /// [`Labels::index_in`] that also calls `visit` with the position and the label of every
-    /// label as it is decoded, saving callers a second pass.
-    #[inline]
-    pub fn index_with<'a>(
-        &'a self,
-        buf: LabelIndexBuf,
-        mut visit: impl FnMut(usize, Label<'a>),
-    ) -> LabelIndex<'a> {
-        self.index_scan(buf, |i, l| visit(i, l.label()))
-    }
-
-    /// [`Labels::index_in`] for callers that pick a few labels out of many: `visit` gets the
-    /// position of every label and a [`LabelRef`], which has the name's bytes at hand and
-    /// decodes the label only when asked.
+    /// [`Labels::index_in`] that also calls `visit` with the position of every label as it is
+    /// decoded and a [`LabelRef`], which has the name's bytes at hand and decodes the label
+    /// only when asked: callers that pick a few labels out of many save a second pass.
     #[inline]
     pub fn index_scan<'a>(
         &'a self,
@@ -1006,7 +995,9 @@ mod tests {
     fn index_splice_edits_by_position() {
         let ls = Labels::from_pairs([("a", "1"), ("c", "3"), ("e", "5")]);
         let mut seen = Vec::new();
-        let idx = ls.index_with(LabelIndexBuf::default(), |i, l| seen.push((i, l.name)));
+        let idx = ls.index_scan(LabelIndexBuf::default(), |i, l| {
+            seen.push((i, l.label().name))
+        });
         assert_eq!(seen, [(0, "a"), (1, "c"), (2, "e")]);
         assert_eq!(idx.len(), 3);
         assert_eq!(

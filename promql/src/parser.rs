@@ -421,6 +421,15 @@ impl<'a> Inner<'a, '_> {
         self.src.as_bytes().get(t.start()..t.end()).unwrap_or(&[])
     }
 
+    /// The token's bytes if it is a word, else nothing (for keyword tests).
+    fn word(&self, t: Token) -> &'a [u8] {
+        if t.kind == Tok::Ident {
+            self.bytes(t)
+        } else {
+            &[]
+        }
+    }
+
     fn text(&self, t: Token) -> &'a str {
         self.src.get(t.start()..t.end()).unwrap_or("")
     }
@@ -670,22 +679,14 @@ impl<'a> Inner<'a, '_> {
             return_bool = true;
             t = self.peek()?;
         }
-        let w = if t.kind == Tok::Ident {
-            self.bytes(t)
-        } else {
-            &[]
-        };
+        let w = self.word(t);
         let on = kw_eq(w, "on");
         if on || kw_eq(w, "ignoring") {
             self.bump()?;
             vm.on = on;
             vm.matching_labels = self.parse_grouping_labels()?;
             let t = self.peek()?;
-            let w = if t.kind == Tok::Ident {
-                self.bytes(t)
-            } else {
-                &[]
-            };
+            let w = self.word(t);
             let left = kw_eq(w, "group_left");
             if left || kw_eq(w, "group_right") {
                 self.bump()?;

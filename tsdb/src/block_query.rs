@@ -520,14 +520,6 @@ pub(crate) mod tests {
     use crate::tombstones::Tombstones;
     use crate::xor::XorChunk;
 
-    /// A xorshift step.
-    fn rand(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     /// Drives `it` with a pseudo-random mix (drawn from `seed`) of `next`, `seek` (up to
     /// `span` ms past the current sample, or past `base` before the first) and runs of up to 9
     /// (sometimes 299) samples read as one `next_batch` (`batches`) or
@@ -540,11 +532,11 @@ pub(crate) mod tests {
         span: u64,
         batches: bool,
     ) -> Vec<(ValueKind, i64, u64)> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rand = crate::testing::xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut log = Vec::new();
         let mut buf = Vec::new();
         for _ in 0..400 {
-            let r = rand(&mut state);
+            let r = rand();
             let k = match r % 5 {
                 0 => it.seek(it.at_t().max(base).saturating_add(((r >> 8) % span) as i64)),
                 1 | 2 => {
@@ -621,6 +613,34 @@ pub(crate) mod tests {
         assert_eq!(a.err().is_some(), c.err().is_some());
     }
 
+    /// Checks every series `q` selects over each of `ranges` (no matchers): whole drains in
+    /// batches against `next`/`at` ([`check_drain`]), and `seeds` random mixes of calls with
+    /// and without batches ([`drive`], seeks from `base`). Returns how many series it checked.
+    pub(crate) fn check_batches(
+        q: &dyn Querier,
+        ranges: &[(i64, i64)],
+        seeds: u64,
+        base: i64,
+    ) -> usize {
+        let mut series = 0;
+        for &(mint, maxt) in ranges {
+            let set: Vec<_> = q
+                .select(mint, maxt, &[], &SelectHints::default())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for s in &set {
+                series += 1;
+                check_drain(&mut *s.iter(), &mut *s.iter(), &mut *s.iter());
+                for seed in 0..seeds {
+                    let want = drive(&mut *s.iter(), seed, base, 200_000, false);
+                    assert_eq!(drive(&mut *s.iter(), seed, base, 200_000, true), want);
+                }
+            }
+        }
+        series
+    }
+
     const START: i64 = 1_700_006_400_000;
 
     /// A block of a few series shaped to hit every path of the block iterator: regular and
@@ -628,7 +648,7 @@ pub(crate) mod tests {
     /// truncated chunk; tombstones on some.
     fn test_block(dir: &std::path::Path) -> Block {
         let mut w = BlockWriter::create(dir, START, START + 7_200_000).unwrap();
-        let mut state = 7u64;
+        let mut rand = crate::testing::xorshift(7);
         for i in 0..6 {
             let labels: Labels = format!(r#"m{{i="{i}"}}"#).parse().unwrap();
             if i == 3 {
@@ -674,7 +694,7 @@ pub(crate) mod tests {
             let mut samples = Vec::new();
             while t < START + 7_200_000 {
                 samples.push((t, v));
-                let r = rand(&mut state);
+                let r = rand();
                 t += if i % 2 == 0 {
                     15_000
                 } else {
@@ -709,23 +729,7 @@ pub(crate) mod tests {
             (START + 7_000, START + 7_000),
             (START + 1_000_000, START + 1_000_000 + 90_000),
         ];
-        let mut series = 0;
-        for (mint, maxt) in ranges {
-            let set: Vec<_> = b
-                .select(mint, maxt, &[], &SelectHints::default())
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            for s in &set {
-                series += 1;
-                check_drain(&mut *s.iter(), &mut *s.iter(), &mut *s.iter());
-                for seed in 0..40 {
-                    let want = drive(&mut *s.iter(), seed, START - 20_000, 200_000, false);
-                    let got = drive(&mut *s.iter(), seed, START - 20_000, 200_000, true);
-                    assert_eq!(got, want);
-                }
-            }
-        }
+        let series = check_batches(&b, &ranges, 40, START - 20_000);
         assert!(series > 15, "{series}");
     }
 }

@@ -98,3 +98,18 @@ pub use crate::wal::{FsyncPolicy, WalOptions};
 pub use crate::xor::{
     decode_xor, decode_xor_into, xor_num_samples, ChunkFlavor, XorChunk, XorIterator, MAX_SAMPLES,
 };
+
+/// Helpers shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A xorshift64 generator from `state` (non-zero): the pseudo-random source of the
+    /// randomized tests.
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+}

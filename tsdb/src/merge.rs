@@ -571,23 +571,21 @@ mod tests {
     /// passes on and the chain must drop), overlapping or one after another, some longer
     /// than a part reads ahead.
     fn parts(seed: u64) -> Vec<Vec<Sample>> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut rand = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rand = crate::testing::xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let n = 1 + rand() % 4;
         let mut start = 0i64;
         (0..n)
             .map(|p| {
-                let len = if rand() % 3 == 0 {
+                let len = if rand().is_multiple_of(3) {
                     rand() % 900
                 } else {
                     rand() % 60
                 };
-                let mut t = if rand() % 2 == 0 { start } else { start / 2 };
+                let mut t = if rand().is_multiple_of(2) {
+                    start
+                } else {
+                    start / 2
+                };
                 let v: Vec<Sample> = (0..len)
                     .map(|_| {
                         t += (rand() % 4) as i64;

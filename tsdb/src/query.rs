@@ -303,14 +303,14 @@ impl Querier for Head {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::block_query::tests::{check_drain, drive};
+    use crate::block_query::tests::check_batches;
     use crate::head::HeadOptions;
 
     #[test]
     fn head_next_batch_matches_next_and_at() {
         let tmp = lookout_testkit::tempfile::tempdir().unwrap();
         let (head, _) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
-        let mut state = 99u64;
+        let mut rand = crate::testing::xorshift(99);
         let labels: Vec<Labels> = (0..4)
             .map(|i| format!(r#"m{{i="{i}"}}"#).parse().unwrap())
             .collect();
@@ -318,34 +318,18 @@ mod tests {
         for k in 0..700 {
             let mut app = head.appender();
             for (i, l) in labels.iter().enumerate() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let r = rand();
                 ts[i] += if i % 2 == 0 {
                     15_000
                 } else {
-                    1 + (state % 29_999) as i64
+                    1 + (r % 29_999) as i64
                 };
                 app.append(l, ts[i], k as f64).unwrap();
             }
             app.commit().unwrap();
         }
-        let mut series = 0;
-        for (mint, maxt) in [(i64::MIN, i64::MAX), (1_000_000, 6_000_000), (7, 7)] {
-            let set: Vec<_> = head
-                .select(mint, maxt, &[], &SelectHints::default())
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            for s in &set {
-                series += 1;
-                check_drain(&mut *s.iter(), &mut *s.iter(), &mut *s.iter());
-                for seed in 0..30 {
-                    let want = drive(&mut *s.iter(), seed, -1, 200_000, false);
-                    assert_eq!(drive(&mut *s.iter(), seed, -1, 200_000, true), want);
-                }
-            }
-        }
+        let ranges = [(i64::MIN, i64::MAX), (1_000_000, 6_000_000), (7, 7)];
+        let series = check_batches(&head, &ranges, 30, -1);
         assert!(series >= 8, "{series}");
     }
 }

@@ -407,13 +407,7 @@ mod tests {
 
     #[test]
     fn samples_rows_of_every_width_and_cut_anywhere() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = crate::testing::xorshift(0x9E37_79B9_7F4A_7C15u64);
         for round in 0..200 {
             // Deltas from one byte to ten, negative ones and the extremes.
             let n = 1 + (rnd() % 40) as usize;

@@ -199,21 +199,7 @@ impl XorChunk {
     pub fn with_flavor(flavor: ChunkFlavor) -> XorChunk {
         XorChunk {
             b: vec![0; 128],
-            bit: 16,
-            acc: 0,
-            phantom: false,
-            num: 0,
-            t: 0,
-            t_delta: 0,
-            val: ValueState {
-                v: 0,
-                outside: u64::MAX,
-                fast_out: u64::MAX,
-                ctrl: 0,
-                trailing: 0,
-                width: 0,
-            },
-            flavor,
+            ..XorChunk::empty(flavor)
         }
     }
 
@@ -333,7 +319,8 @@ impl XorChunk {
         (self, Ok(()))
     }
 
-    /// A chunk without a buffer, standing in while `append_slow` has the real one.
+    /// A chunk without a buffer: the state of an empty chunk, and the stand-in while
+    /// `append_slow` has the real one.
     #[inline(always)]
     fn empty(flavor: ChunkFlavor) -> XorChunk {
         XorChunk {
@@ -1579,13 +1566,7 @@ mod tests {
     /// bit flips of chunks of every field shape.
     #[test]
     fn batch_decode_matches_iterator() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rnd = crate::testing::xorshift(0x9E37_79B9_7F4A_7C15u64);
         let mut chunks = Vec::new();
         for shape in 0..6u64 {
             let mut s = Vec::new();
@@ -1804,13 +1785,7 @@ mod tests {
     /// current one without 2.x's trailing zero byte), after every sample.
     #[test]
     fn encoder_matches_go_bstream() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rnd = crate::testing::xorshift(0x2545_F491_4F6C_DD1Du64);
         for shape in 0..400u64 {
             let mut s = Vec::new();
             let (mut t, mut v) = ((rnd() % (1 << 42)) as i64 - (1 << 41), 0.0f64);
@@ -1827,7 +1802,9 @@ mod tests {
                     1 => (i % 3) as f64,
                     2 => f64::from_bits(rnd()),
                     3 => f64::from_bits(rnd() >> (rnd() % 64)),
-                    4 if rnd() % 3 == 0 => f64::from_bits(v.to_bits() ^ (rnd() >> (rnd() % 64))),
+                    4 if rnd().is_multiple_of(3) => {
+                        f64::from_bits(v.to_bits() ^ (rnd() >> (rnd() % 64)))
+                    }
                     4 => v,
                     _ => v + (rnd() % 1000) as f64 / 7.0,
                 };

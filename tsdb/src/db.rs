@@ -968,8 +968,9 @@ fn plan_block(m: &BlockMeta) -> PlanBlock {
 // Reading: head + blocks merged.
 
 /// A querier over the head and a fixed set of blocks (see [`Db::querier`]). Series present in
-/// several are merged; at equal timestamps the head wins over blocks and later blocks over
-/// earlier ones.
+/// several are merged, blocks in time order and then the head, exactly as Prometheus' DB
+/// querier merges them (see [`merge_series_sets`](crate::merge::merge_series_sets)): at equal
+/// timestamps usually the head or the later block wins, but Prometheus' heap order decides.
 #[derive(Debug)]
 pub struct DbQuerier<'a> {
     head: &'a Head,

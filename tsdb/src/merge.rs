@@ -18,8 +18,9 @@ use crate::head::{Head, HeadOptions, ReplayStats};
 
 /// Several queriers read as one. Series sets are merged by labels; a series present in more
 /// than one querier is read as the chain of its parts: samples in time order, a timestamp
-/// seen in several parts given once, from the part listed last (later blocks and the head win,
-/// as they hold the newer writes).
+/// seen in several parts given once. Which part's sample that is follows Prometheus' merge
+/// querier step for step (see [`merge_series_sets`]): usually the part listed later (later
+/// blocks and the head, which hold the newer writes), but not always.
 #[derive(Default)]
 pub struct MergeQuerier<'q> {
     queriers: Vec<&'q (dyn Querier + 'q)>,
@@ -131,11 +132,17 @@ pub(crate) fn sorted_union(
 }
 
 /// Merges sorted series sets into one sorted set; equal label sets become one chained series.
+///
+/// The sets are ordered as Prometheus' merge series set orders them (a Go `container/heap`
+/// by labels), so the parts of a chained series come in the order Prometheus chains them;
+/// that order decides which sample wins on a timestamp with conflicting values.
 pub fn merge_series_sets<'a>(sets: Vec<SeriesSet<'a>>) -> SeriesSet<'a> {
     let n = sets.len();
     Box::new(MergedSets {
         sets,
         peeked: (0..n).map(|_| None).collect(),
+        heap: Vec::with_capacity(n),
+        current: Vec::with_capacity(n),
         started: false,
     })
 }
@@ -144,21 +151,36 @@ type BoxSeries<'a> = Box<dyn Series + 'a>;
 
 struct MergedSets<'a> {
     sets: Vec<SeriesSet<'a>>,
+    // The series each set stands on; taken out while it is part of the series returned last.
     peeked: Vec<Option<BoxSeries<'a>>>,
+    // Sets with a peeked series, as a Go heap by its labels.
+    heap: Vec<usize>,
+    // The sets of the series returned last, in the order they left the heap.
+    current: Vec<usize>,
     started: bool,
 }
 
 impl<'a> MergedSets<'a> {
-    /// Fills the peek slot of set `i`; an error from the set is returned.
-    fn fill(&mut self, i: usize) -> Result<(), ModelError> {
+    /// Advances set `i` and puts it back into the heap unless it has ended; an error from
+    /// the set is returned.
+    fn advance(&mut self, i: usize) -> Result<(), ModelError> {
         if self.peeked[i].is_none() {
             match self.sets[i].next() {
                 Some(Ok(s)) => self.peeked[i] = Some(s),
                 Some(Err(e)) => return Err(e),
-                None => {}
+                None => return Ok(()),
             }
         }
+        let peeked = &self.peeked;
+        go_heap::push(&mut self.heap, i, |a, b| labels_less(peeked, a, b));
         Ok(())
+    }
+}
+
+fn labels_less(peeked: &[Option<BoxSeries<'_>>], a: usize, b: usize) -> bool {
+    match (&peeked[a], &peeked[b]) {
+        (Some(a), Some(b)) => a.labels() < b.labels(),
+        _ => false,
     }
 }
 
@@ -166,39 +188,37 @@ impl<'a> Iterator for MergedSets<'a> {
     type Item = Result<BoxSeries<'a>, ModelError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if !self.started {
+        // Prometheus pre-advances every set in order, then on each step advances the sets of
+        // the previous series (in the order they left the heap) before popping.
+        let advance: Vec<usize> = if self.started {
+            std::mem::take(&mut self.current)
+        } else {
             self.started = true;
-            for i in 0..self.sets.len() {
-                if let Err(e) = self.fill(i) {
-                    return Some(Err(e));
-                }
+            (0..self.sets.len()).collect()
+        };
+        for i in advance {
+            if let Err(e) = self.advance(i) {
+                return Some(Err(e));
             }
         }
-        // The first of the smallest label sets among the peeked series.
-        let mut min: Option<(usize, &Labels)> = None;
-        for (i, p) in self.peeked.iter().enumerate() {
-            if let Some(s) = p {
-                if min.is_none_or(|(_, l)| s.labels() < l) {
-                    min = Some((i, s.labels()));
-                }
-            }
-        }
-        let (m, labels) = min.map(|(i, l)| (i, l.clone()))?;
-        let mut parts: Vec<BoxSeries<'a>> = Vec::new();
-        for i in m..self.peeked.len() {
+        let top = *self.heap.first()?;
+        let labels = self.peeked[top].as_ref()?.labels().clone();
+        while let Some(&i) = self.heap.first() {
             if self.peeked[i]
                 .as_ref()
                 .is_none_or(|s| *s.labels() != labels)
             {
-                continue;
+                break;
             }
-            if let Some(s) = self.peeked[i].take() {
-                parts.push(s);
-            }
-            if let Err(e) = self.fill(i) {
-                return Some(Err(e));
-            }
+            let peeked = &self.peeked;
+            go_heap::pop(&mut self.heap, |a, b| labels_less(peeked, a, b));
+            self.current.push(i);
         }
+        let mut parts: Vec<BoxSeries<'a>> = self
+            .current
+            .iter()
+            .filter_map(|&i| self.peeked[i].take())
+            .collect();
         if parts.len() == 1 {
             return parts.pop().map(Ok);
         }
@@ -238,7 +258,7 @@ const NO_SAMPLE: Sample = Sample {
 struct Part<'a> {
     it: Box<dyn SampleIterator + 'a>,
     // Samples read ahead; `buf[pos]` is the part's current one, none when `pos` is past the
-    // end and `more` is false.
+    // end and `more` is false. A part not yet started has an empty `buf` and `more` set.
     buf: Vec<Sample>,
     pos: usize,
     // Whether `it` may hold samples after `buf`.
@@ -261,15 +281,13 @@ impl Part<'_> {
         }
     }
 
-    /// Moves past every sample at or before `t`.
-    fn skip_through(&mut self, t: i64) {
-        loop {
-            while self.buf.get(self.pos).is_some_and(|s| s.t <= t) {
-                self.pos += 1;
-            }
-            if self.pos < self.buf.len() || !self.more {
-                return;
-            }
+    /// Steps to the next sample (the first one of a part not yet started).
+    #[inline]
+    fn advance(&mut self) {
+        if self.pos < self.buf.len() {
+            self.pos += 1;
+        }
+        if self.pos >= self.buf.len() && self.more {
             self.refill();
         }
     }
@@ -282,7 +300,8 @@ impl Part<'_> {
         if self.pos < self.buf.len() || !self.more {
             return;
         }
-        // `it` stands on the last sample read ahead, which is before `t`.
+        // `it` stands on the last sample read ahead, which is before `t` (or has not
+        // started).
         self.buf.clear();
         self.pos = 0;
         match self.it.seek(t) {
@@ -292,20 +311,36 @@ impl Part<'_> {
     }
 }
 
-/// Merges sample iterators by time; on equal timestamps the last iterator wins, the others'
-/// samples at that time are skipped. Each part reads ahead in batches (so an error of a part
-/// may show in [`err`](SampleIterator::err) before the samples read ahead of it are out;
-/// iteration still ends only after them).
+/// The time of part `i`'s current sample (`i64::MAX` past its end: such parts are never in
+/// the heap).
+#[inline]
+fn head_t(parts: &[Part<'_>], i: usize) -> i64 {
+    parts[i].head().unwrap_or(i64::MAX)
+}
+
+/// Merges sample iterators by time exactly as Prometheus' chain sample iterator
+/// (`storage.ChainSampleIteratorFromSeries`) does, including which sample wins when several
+/// iterators hold the same timestamp: the current iterator goes on while it is strictly
+/// before every other one; otherwise it goes into a Go heap ordered by time and the heap's
+/// top comes out, so on ties the winner is whatever Go's sift order surfaces (usually, not
+/// always, the later part); a timestamp equal to the previous one is skipped. Each part
+/// reads ahead in batches (so an error of a part may show in [`err`](SampleIterator::err)
+/// before the samples read ahead of it are out; iteration still ends only after them).
 struct ChainIter<'a> {
     parts: Vec<Part<'a>>,
+    // The parts other than `cur` that have a sample, as a Go heap by time.
+    heap: Vec<usize>,
     // The part standing on the current sample.
     cur: Option<usize>,
+    // The time of the sample returned last (Go's `lastT`).
+    last: i64,
     started: bool,
 }
 
 impl<'a> ChainIter<'a> {
     fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
         ChainIter {
+            heap: Vec::with_capacity(its.len()),
             parts: its
                 .into_iter()
                 .map(|it| Part {
@@ -316,67 +351,76 @@ impl<'a> ChainIter<'a> {
                 })
                 .collect(),
             cur: None,
+            last: i64::MIN,
             started: false,
         }
     }
 
-    /// Stands on the earliest head of the parts, the last part among equals.
-    fn pick(&mut self) -> ValueKind {
-        let mut best: Option<(usize, i64)> = None;
-        for (i, p) in self.parts.iter().enumerate() {
-            let Some(t) = p.head() else { continue };
-            match best {
-                Some((_, bt)) if bt < t => {}
-                _ => best = Some((i, t)),
-            }
-        }
-        self.cur = best.map(|(i, _)| i);
-        if self.cur.is_some() {
-            ValueKind::Float
-        } else {
-            ValueKind::None
-        }
+    fn push(&mut self, i: usize) {
+        let parts = &self.parts;
+        go_heap::push(&mut self.heap, i, |a, b| {
+            head_t(parts, a) < head_t(parts, b)
+        });
     }
 
-    fn start(&mut self) {
-        if !self.started {
-            self.started = true;
-            for p in &mut self.parts {
-                p.refill();
-            }
-        }
-    }
-
-    /// The earliest head among the parts other than `c`.
-    fn bound(&self, c: usize) -> i64 {
-        self.parts
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != c)
-            .filter_map(|(_, p)| p.head())
-            .min()
-            .unwrap_or(i64::MAX)
+    fn pop(&mut self) -> Option<usize> {
+        let parts = &self.parts;
+        go_heap::pop(&mut self.heap, |a, b| head_t(parts, a) < head_t(parts, b))
     }
 }
 
 impl SampleIterator for ChainIter<'_> {
     fn next(&mut self) -> ValueKind {
         if !self.started {
-            self.start();
-            return self.pick();
+            // The first part becomes current without stepping; the others step to their
+            // first sample and go into the heap in order.
+            self.started = true;
+            self.heap.clear();
+            for i in 1..self.parts.len() {
+                self.parts[i].advance();
+                if self.parts[i].head().is_some() {
+                    self.push(i);
+                }
+            }
+            self.cur = (!self.parts.is_empty()).then_some(0);
         }
-        let Some(c) = self.cur else {
+        let Some(mut c) = self.cur else {
             return ValueKind::None;
         };
-        let last = self.parts[c].head().unwrap_or(i64::MIN);
-        for p in &mut self.parts {
-            p.skip_through(last);
-        }
-        self.pick()
+        let t = loop {
+            self.parts[c].advance();
+            if let Some(t) = self.parts[c].head() {
+                if t == self.last {
+                    continue;
+                }
+                match self.heap.first() {
+                    None => break t,
+                    Some(&top) if t < head_t(&self.parts, top) => break t,
+                    Some(_) => self.push(c),
+                }
+            } else if self.heap.is_empty() {
+                self.cur = None;
+                return ValueKind::None;
+            }
+            let Some(top) = self.pop() else {
+                // Not reached: the heap is not empty here.
+                self.cur = None;
+                return ValueKind::None;
+            };
+            c = top;
+            let t = head_t(&self.parts, c);
+            if t != self.last {
+                break t;
+            }
+        };
+        self.cur = Some(c);
+        self.last = t;
+        ValueKind::Float
     }
 
     /// Each step is `next`; the part it lands on then contributes its following samples
-    /// directly while they increase and stay before every other part's head.
+    /// directly while they increase and stay before the heap's top, which is what `next`
+    /// would do sample by sample.
     fn next_batch(&mut self, out: &mut Vec<Sample>, max: usize) -> ValueKind {
         let mut left = max;
         while left > 0 {
@@ -384,10 +428,11 @@ impl SampleIterator for ChainIter<'_> {
             let Some(c) = self.cur.filter(|_| k == ValueKind::Float) else {
                 return k;
             };
-            let bound = if left > 1 { self.bound(c) } else { i64::MIN };
+            let bound = self
+                .heap
+                .first()
+                .map_or(i64::MAX, |&i| head_t(&self.parts, i));
             let p = &mut self.parts[c];
-            // The current sample, then those that follow it in this part's buffer while they
-            // increase and come before every other part's head.
             let rest = p.buf.get(p.pos..).unwrap_or_default();
             if rest.is_empty() {
                 // Not reached: `next` stood on `rest[0]`.
@@ -398,23 +443,35 @@ impl SampleIterator for ChainIter<'_> {
                 .take_while(|w| w[0].t < w[1].t && w[1].t < bound)
                 .count();
             out.extend_from_slice(&rest[..n]);
+            self.last = rest[n - 1].t;
             p.pos += n - 1;
             left -= n;
         }
         ValueKind::Float
     }
 
+    /// As Prometheus: a no-op when the current sample is at or after `t`, else every part
+    /// seeks to `t` and the heap is built anew from them in order.
     fn seek(&mut self, t: i64) -> ValueKind {
-        self.start();
-        if self.at_t() >= t && self.cur.is_some() {
+        if self.cur.is_some() && self.last >= t {
             return ValueKind::Float;
         }
-        for p in &mut self.parts {
-            if p.head().is_some_and(|h| h < t) {
-                p.seek(t);
+        self.started = true;
+        self.heap.clear();
+        for i in 0..self.parts.len() {
+            self.parts[i].seek(t);
+            if self.parts[i].head().is_some() {
+                self.push(i);
             }
         }
-        self.pick()
+        self.cur = self.pop();
+        match self.cur {
+            Some(c) => {
+                self.last = head_t(&self.parts, c);
+                ValueKind::Float
+            }
+            None => ValueKind::None,
+        }
     }
 
     fn at(&self) -> Sample {
@@ -430,6 +487,59 @@ impl SampleIterator for ChainIter<'_> {
 
     fn err(&self) -> Option<&ModelError> {
         self.parts.iter().find_map(|p| p.it.err())
+    }
+}
+
+/// Go's `container/heap` over indices, step for step, with a caller's strict "less". Among
+/// equal keys the element that surfaces depends on the order of pushes and pops exactly as
+/// in Go, which is what makes Prometheus' merges pick the sample or series order they do.
+pub(crate) mod go_heap {
+    /// Go's `up`: sifts element `j` towards the root while it is less than its parent.
+    fn up(h: &mut [usize], mut j: usize, less: &impl Fn(usize, usize) -> bool) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !less(h[j], h[i]) {
+                break;
+            }
+            h.swap(i, j);
+            j = i;
+        }
+    }
+
+    /// Go's `down` over the first `n` elements: sifts element `i` towards the leaves while a
+    /// child (the right one only when strictly less than the left) is less than it.
+    fn down(h: &mut [usize], mut i: usize, n: usize, less: &impl Fn(usize, usize) -> bool) {
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && less(h[j1 + 1], h[j1]) {
+                j = j1 + 1;
+            }
+            if !less(h[j], h[i]) {
+                break;
+            }
+            h.swap(i, j);
+            i = j;
+        }
+    }
+
+    /// Go's `heap.Push`: appends `x` and sifts it up.
+    pub(crate) fn push(h: &mut Vec<usize>, x: usize, less: impl Fn(usize, usize) -> bool) {
+        h.push(x);
+        let j = h.len() - 1;
+        up(h, j, &less);
+    }
+
+    /// Go's `heap.Pop`: swaps the root with the last element, sifts the new root down over
+    /// the others and removes the old root from the end.
+    pub(crate) fn pop(h: &mut Vec<usize>, less: impl Fn(usize, usize) -> bool) -> Option<usize> {
+        let n = h.len().checked_sub(1)?;
+        h.swap(0, n);
+        down(h, 0, n, &less);
+        h.pop()
     }
 }
 
@@ -609,78 +719,101 @@ mod tests {
         ChainIter::new(boxed(parts))
     }
 
-    /// The chain as it was before parts read ahead: the reference for `next` and `seek`.
+    /// Prometheus' chain sample iterator transcribed step for step over the plain iterators
+    /// (no read-ahead): the reference for `next`, `next_batch` and `seek`.
     struct RefChain<'a> {
         its: Vec<Box<dyn SampleIterator + 'a>>,
+        // Whether each iterator stands on a sample.
         live: Vec<bool>,
+        heap: Vec<usize>,
         cur: Option<usize>,
+        last: i64,
         started: bool,
     }
 
     impl RefChain<'_> {
-        fn pick(&mut self) -> ValueKind {
-            let mut best: Option<(usize, i64)> = None;
-            for (i, it) in self.its.iter().enumerate() {
-                if !self.live[i] {
-                    continue;
-                }
-                let t = it.at_t();
-                match best {
-                    Some((_, bt)) if bt < t => {}
-                    _ => best = Some((i, t)),
-                }
-            }
-            self.cur = best.map(|(i, _)| i);
-            if self.cur.is_some() {
-                ValueKind::Float
-            } else {
-                ValueKind::None
-            }
+        fn less(&self) -> impl Fn(usize, usize) -> bool + '_ {
+            |a, b| self.its[a].at_t() < self.its[b].at_t()
         }
 
-        fn start(&mut self) {
-            if !self.started {
-                self.started = true;
-                self.live = self
-                    .its
-                    .iter_mut()
-                    .map(|it| it.next() == ValueKind::Float)
-                    .collect();
-            }
+        fn step(&mut self, i: usize) -> bool {
+            self.live[i] = self.its[i].next() == ValueKind::Float;
+            self.live[i]
         }
     }
 
     impl SampleIterator for RefChain<'_> {
         fn next(&mut self) -> ValueKind {
             if !self.started {
-                self.start();
-                return self.pick();
+                self.started = true;
+                self.live = vec![false; self.its.len()];
+                for i in 1..self.its.len() {
+                    if self.step(i) {
+                        let mut h = std::mem::take(&mut self.heap);
+                        go_heap::push(&mut h, i, self.less());
+                        self.heap = h;
+                    }
+                }
+                self.cur = Some(0);
             }
-            let Some(c) = self.cur else {
+            let Some(mut c) = self.cur else {
                 return ValueKind::None;
             };
-            let last = self.its[c].at_t();
-            for (i, it) in self.its.iter_mut().enumerate() {
-                while self.live[i] && it.at_t() <= last {
-                    self.live[i] = it.next() == ValueKind::Float;
+            loop {
+                if self.step(c) {
+                    let t = self.its[c].at_t();
+                    if t == self.last {
+                        continue;
+                    }
+                    if self.heap.is_empty() || t < self.its[self.heap[0]].at_t() {
+                        break;
+                    }
+                    let mut h = std::mem::take(&mut self.heap);
+                    go_heap::push(&mut h, c, self.less());
+                    self.heap = h;
+                } else if self.heap.is_empty() {
+                    self.cur = None;
+                    return ValueKind::None;
+                }
+                let mut h = std::mem::take(&mut self.heap);
+                c = go_heap::pop(&mut h, self.less()).unwrap();
+                self.heap = h;
+                if self.its[c].at_t() != self.last {
+                    break;
                 }
             }
-            self.pick()
+            self.cur = Some(c);
+            self.last = self.its[c].at_t();
+            ValueKind::Float
         }
 
         fn seek(&mut self, t: i64) -> ValueKind {
-            self.start();
-            if let Some(c) = self.cur {
-                if self.its[c].at_t() >= t {
-                    return ValueKind::Float;
+            if self.cur.is_some() && self.last >= t {
+                return ValueKind::Float;
+            }
+            if !self.started {
+                self.started = true;
+                self.live = vec![false; self.its.len()];
+            }
+            let mut h = Vec::new();
+            for i in 0..self.its.len() {
+                // A Go iterator's Seek stays put when it already stands at or after `t`.
+                if !(self.live[i] && self.its[i].at_t() >= t) {
+                    self.live[i] = self.its[i].seek(t) == ValueKind::Float;
+                }
+                if self.live[i] {
+                    go_heap::push(&mut h, i, self.less());
                 }
             }
-            for (i, it) in self.its.iter_mut().enumerate() {
-                if self.live[i] && it.at_t() < t {
-                    self.live[i] = it.seek(t) == ValueKind::Float;
+            self.cur = go_heap::pop(&mut h, self.less());
+            self.heap = h;
+            match self.cur {
+                Some(c) => {
+                    self.last = self.its[c].at_t();
+                    ValueKind::Float
                 }
+                None => ValueKind::None,
             }
-            self.pick()
         }
 
         fn at(&self) -> Sample {
@@ -696,9 +829,51 @@ mod tests {
         RefChain {
             its: boxed(parts),
             live: Vec::new(),
+            heap: Vec::new(),
             cur: None,
+            last: i64::MIN,
             started: false,
         }
+    }
+
+    /// Go's `container/heap` with equal keys, worked through by hand from its sift rules:
+    /// pushing 0, 1, 2 pops 0, 2, 1; a 2-element heap pops its root.
+    #[test]
+    fn go_heap_tie_order() {
+        let eq = |_: usize, _: usize| false;
+        let mut h = Vec::new();
+        for i in 0..3 {
+            go_heap::push(&mut h, i, eq);
+        }
+        let order: Vec<usize> = std::iter::from_fn(|| go_heap::pop(&mut h, eq)).collect();
+        assert_eq!(order, [0, 2, 1]);
+        let key = [5, 3, 4, 3];
+        let less = |a: usize, b: usize| key[a] < key[b];
+        let mut h = Vec::new();
+        for i in 0..4 {
+            go_heap::push(&mut h, i, less);
+        }
+        // [0] -> [0,1] -> up: 1<0 -> [1,0] -> push 2 (4 < 3? no) -> [1,0,2] -> push 3: parent
+        // of 3 is 1 (key 5): 3 < 5 -> [1,3,2,0]; parent 0 (key 3): 3 < 3 no.
+        assert_eq!(h, [1, 3, 2, 0]);
+        let order: Vec<usize> = std::iter::from_fn(|| go_heap::pop(&mut h, less)).collect();
+        assert_eq!(order, [1, 3, 2, 0]);
+    }
+
+    /// The 2-source case where Prometheus keeps the older value: the newer part was current
+    /// when both reached the shared timestamp, so it went into the heap behind the older one.
+    /// `promtool tsdb dump` of two blocks holding these samples prints 1, 2, 1.
+    #[test]
+    fn chain_tie_goes_to_the_heap_top() {
+        let older = vec![Sample::new(1, 1.0), Sample::new(3, 1.0)];
+        let newer = vec![Sample::new(2, 2.0), Sample::new(3, 2.0)];
+        let ps = [older, newer];
+        let mut it = chain(&ps);
+        let mut got = Vec::new();
+        while it.next() == ValueKind::Float {
+            got.push((it.at().t, it.at().v));
+        }
+        assert_eq!(got, [(1, 1.0), (2, 2.0), (3, 1.0)]);
     }
 
     #[test]

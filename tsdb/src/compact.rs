@@ -12,6 +12,7 @@ use crate::block_writer::{BlockWriter, ChunkToWrite, ENCODING_XOR};
 use crate::error::{Error, Result};
 use crate::head::{Head, SeriesRef};
 use crate::head_chunks::ChunkData;
+use crate::merge::{go_heap, ChainIter};
 use crate::meta::{BlockMeta, Compaction};
 use crate::tombstones::Tombstones;
 use crate::xor::{XorChunk, XorIterator};
@@ -189,11 +190,13 @@ pub fn range_for_timestamp(t: i64, width: i64) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // Writing blocks from the head and from other blocks, chunk by chunk.
 
-/// The bytes of an input chunk: borrowed from a block's mapped segments or shared with the
-/// head.
+/// The bytes of an input chunk: borrowed from a block's mapped segments, shared with the
+/// head, or re-encoded here (a chunk cleared of deleted samples, or merged).
+#[derive(Clone)]
 enum ChunkBytes<'a> {
     Borrowed(&'a [u8]),
     Head(ChunkData),
+    Owned(std::rc::Rc<[u8]>),
 }
 
 impl std::ops::Deref for ChunkBytes<'_> {
@@ -202,10 +205,12 @@ impl std::ops::Deref for ChunkBytes<'_> {
         match self {
             ChunkBytes::Borrowed(b) => b,
             ChunkBytes::Head(d) => d,
+            ChunkBytes::Owned(d) => d,
         }
     }
 }
 
+#[derive(Clone)]
 struct InChunk<'a> {
     mint: i64,
     maxt: i64,
@@ -213,16 +218,98 @@ struct InChunk<'a> {
     data: ChunkBytes<'a>,
 }
 
-/// One series of one input: its chunks in time order and its deleted intervals.
+/// One series of one input: its chunks in time order, as Prometheus' compaction reads them
+/// (see [`trim_and_delete`]).
 struct InSeries<'a> {
     labels: Labels,
     chunks: Vec<InChunk<'a>>,
-    deleted: Vec<(i64, i64)>,
 }
 
 /// An input of a compaction: series in label order.
 trait Source<'a> {
     fn next_series(&mut self) -> Result<Option<InSeries<'a>>>;
+}
+
+/// What Prometheus' block chunk series set and its `populateWithDelChunkSeriesIterator` make
+/// of one series' chunks for a compaction into `[mint, maxt)`: chunks outside the range, or
+/// inside one deleted interval, are dropped; if any kept chunk sticks out of the range, the
+/// parts outside count as deleted too; a chunk touched by a deleted interval is re-encoded as
+/// one chunk of its remaining samples (bounds from those samples), the others stay as they
+/// are. Prometheus ends the whole series when such a chunk has no sample left (an upstream
+/// bug that drops the series' later chunks); here only that chunk is dropped.
+fn trim_and_delete<'a>(
+    labels: &Labels,
+    chunks: Vec<InChunk<'a>>,
+    deleted: &[(i64, i64)],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<InChunk<'a>>> {
+    let last = maxt.saturating_sub(1);
+    let mut ivs = deleted.to_vec();
+    let (mut front, mut back) = (false, false);
+    let mut kept = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        if c.maxt < mint || c.mint > last {
+            continue;
+        }
+        if ivs.iter().any(|&(a, b)| a <= c.mint && c.maxt <= b) {
+            continue;
+        }
+        front |= c.mint < mint;
+        back |= c.maxt > last;
+        kept.push(c);
+    }
+    if front {
+        ivs.push((i64::MIN, mint.saturating_sub(1)));
+    }
+    if back {
+        ivs.push((last.saturating_add(1), i64::MAX));
+    }
+    if ivs.is_empty() {
+        return Ok(kept);
+    }
+    let mut out = Vec::with_capacity(kept.len());
+    for c in kept {
+        if !ivs.iter().any(|&(a, b)| a <= c.maxt && c.mint <= b) {
+            out.push(c);
+            continue;
+        }
+        let mut it = xor_samples(labels, &c)?;
+        let mut chunk = XorChunk::new();
+        let (mut first, mut lt) = (None, 0);
+        while it.next() == ValueKind::Float {
+            let s = it.at();
+            if ivs.iter().any(|&(a, b)| a <= s.t && s.t <= b) {
+                continue;
+            }
+            first.get_or_insert(s.t);
+            chunk.append(s.t, s.v)?;
+            lt = s.t;
+        }
+        if let Some(e) = it.error() {
+            return Err(Error::InvalidBlock(format!("series {labels}: {e}")));
+        }
+        if let Some(first) = first {
+            out.push(InChunk {
+                mint: first,
+                maxt: lt,
+                enc: ENCODING_XOR,
+                data: ChunkBytes::Owned(chunk.into_bytes().into()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// An iterator over a chunk's float samples; only XOR chunks can be re-encoded.
+fn xor_samples<'c>(labels: &Labels, c: &'c InChunk<'_>) -> Result<XorIterator<'c>> {
+    if c.enc != ENCODING_XOR {
+        return Err(Error::InvalidBlock(format!(
+            "series {labels}: cannot merge chunks of encoding {}",
+            c.enc
+        )));
+    }
+    Ok(XorIterator::new(&c.data))
 }
 
 struct BlockSource<'a> {
@@ -249,15 +336,12 @@ impl<'a> Source<'a> for BlockSource<'a> {
                     data: ChunkBytes::Borrowed(data),
                 });
             }
+            let deleted = self.block.tombstones().get(u64::from(id));
+            let chunks = trim_and_delete(&labels, chunks, deleted, self.mint, self.maxt)?;
             if chunks.is_empty() {
                 continue;
             }
-            let deleted = self.block.tombstones().get(u64::from(id)).to_vec();
-            return Ok(Some(InSeries {
-                labels,
-                chunks,
-                deleted,
-            }));
+            return Ok(Some(InSeries { labels, chunks }));
         }
         Ok(None)
     }
@@ -287,14 +371,12 @@ impl<'a> Source<'a> for HeadSource<'a> {
                     data: ChunkBytes::Head(c.data),
                 })
                 .collect();
+            let chunks =
+                trim_and_delete(&labels, chunks, self.tombs.get(id), self.mint, self.maxt)?;
             if chunks.is_empty() {
                 continue;
             }
-            return Ok(Some(InSeries {
-                labels,
-                chunks,
-                deleted: self.tombs.get(id).to_vec(),
-            }));
+            return Ok(Some(InSeries { labels, chunks }));
         }
         Ok(None)
     }
@@ -347,11 +429,11 @@ pub(crate) fn write_from_head(
     )
 }
 
-/// Merges `blocks` (in this order: at equal timestamps later blocks win) into one block
-/// `[mint, maxt)` under `parent` with the given compaction meta, dropping tombstoned samples.
-/// Chunks are copied unchanged unless they overlap other chunks of the series, carry
-/// deletions or stick out of the range; those series are decoded, merged and re-encoded.
-/// `None` when nothing is left.
+/// Merges `blocks` into one block `[mint, maxt)` under `parent` with the given compaction
+/// meta, dropping tombstoned samples, as Prometheus' `LeveledCompactor.Compact` does
+/// (`blocks` in its order: by time). Chunks are copied unchanged unless they overlap other
+/// chunks of the series, carry deletions or stick out of the range; those are decoded,
+/// merged and re-encoded (see [`write_group`]). `None` when nothing is left.
 pub fn write_from_blocks(
     parent: &Path,
     blocks: &[&Block],
@@ -372,6 +454,9 @@ pub fn write_from_blocks(
     write_merged(parent, mint, maxt, sources, compaction)
 }
 
+/// Writes the sources' series merged by labels. Series with equal labels are taken in the
+/// order Prometheus' merge chunk series set pops them off its heap (sources pushed in
+/// order, then back in the order they were popped), which decides the chunk merge below.
 fn write_merged<'a>(
     parent: &Path,
     mint: i64,
@@ -381,37 +466,41 @@ fn write_merged<'a>(
 ) -> Result<Option<BlockMeta>> {
     let mut w = BlockWriter::create(parent, mint, maxt)?;
     let mut heads: Vec<Option<InSeries<'a>>> = Vec::with_capacity(sources.len());
-    for s in &mut sources {
+    let mut heap: Vec<usize> = Vec::with_capacity(sources.len());
+    let less = |heads: &[Option<InSeries<'a>>], a: usize, b: usize| match (&heads[a], &heads[b]) {
+        (Some(a), Some(b)) => a.labels < b.labels,
+        _ => false,
+    };
+    for (i, s) in sources.iter_mut().enumerate() {
         heads.push(s.next_series()?);
+        if heads[i].is_some() {
+            go_heap::push(&mut heap, i, |a, b| less(&heads, a, b));
+        }
     }
+    let mut popped: Vec<usize> = Vec::with_capacity(sources.len());
     let mut group: Vec<InSeries<'a>> = Vec::new();
-    let mut scratch = Scratch::default();
-    loop {
-        let mut min: Option<usize> = None;
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(h) = h {
-                if min.is_none_or(|m| heads[m].as_ref().is_some_and(|x| h.labels < x.labels)) {
-                    min = Some(i);
-                }
+    let mut scratch = Vec::new();
+    while let Some(&top) = heap.first() {
+        let Some(labels) = heads[top].as_ref().map(|s| s.labels.clone()) else {
+            break;
+        };
+        popped.clear();
+        while let Some(&i) = heap.first() {
+            if heads[i].as_ref().is_none_or(|s| s.labels != labels) {
+                break;
             }
+            go_heap::pop(&mut heap, |a, b| less(&heads, a, b));
+            popped.push(i);
         }
-        let Some(first) = min else { break };
         group.clear();
-        if let Some(h) = heads[first].take() {
-            group.push(h);
-        }
-        heads[first] = sources[first].next_series()?;
-        for i in first + 1..heads.len() {
-            let same =
-                matches!((&heads[i], group.first()), (Some(h), Some(g)) if h.labels == g.labels);
-            if same {
-                if let Some(h) = heads[i].take() {
-                    group.push(h);
-                }
-                heads[i] = sources[i].next_series()?;
+        group.extend(popped.iter().filter_map(|&i| heads[i].take()));
+        write_group(&mut w, &group, &mut scratch)?;
+        for &i in &popped {
+            heads[i] = sources[i].next_series()?;
+            if heads[i].is_some() {
+                go_heap::push(&mut heap, i, |a, b| less(&heads, a, b));
             }
         }
-        write_group(&mut w, &group, mint, maxt, &mut scratch)?;
     }
     if w.num_series() == 0 {
         w.abort()?;
@@ -420,171 +509,146 @@ fn write_merged<'a>(
     w.finish(compaction).map(Some)
 }
 
-#[derive(Default)]
-struct Scratch {
-    /// Samples of a cluster: time, input index (later wins at equal times), value.
-    samples: Vec<(i64, u32, f64)>,
-    /// Re-encoded chunks of the current series.
-    encoded: Vec<(i64, i64, Vec<u8>)>,
-}
-
-/// Target samples per re-encoded chunk, as Prometheus' compacting series merger.
+/// Samples per re-encoded chunk, as Prometheus' series-to-chunk encoder.
 const MERGE_SAMPLES_PER_CHUNK: usize = 120;
 
-fn overlaps_deleted(ivs: &[(i64, i64)], mint: i64, maxt: i64) -> bool {
-    ivs.iter().any(|&(a, b)| a <= maxt && mint <= b)
-}
-
-/// An output chunk: copied from an input, or the index of a re-encoded one.
-enum Out<'c, 'a> {
-    Copy(&'c InChunk<'a>),
-    Encoded(usize),
-}
-
-/// Writes one series merged from its inputs. Chunks are grouped into clusters that overlap in
-/// time; a cluster of one chunk inside the range and without deletions is copied unchanged,
-/// any other cluster is decoded, merged (at equal timestamps the later input wins), cleared of
-/// deleted and out-of-range samples, and re-encoded into chunks of 120 samples — what
-/// Prometheus' compacting chunk series merger does.
+/// Writes one series from its inputs (in heap order). One input: its chunks as they are.
+/// Several: Prometheus' compacting chunk series merger step for step — the inputs' chunk
+/// iterators in a Go heap by (min time, max time); the popped chunk collects every chunk
+/// from the heap that starts before the collection's end (a chunk equal in bounds and
+/// bytes to the one collected last is skipped); a chunk that collected nothing is written
+/// as it is; otherwise the collected chunks, then the popped one, are chained sample by
+/// sample as Prometheus' chain iterator does (which decides the winner at equal
+/// timestamps), cut into chunks of 120 samples, the first written and the rest put back
+/// into the heap as one more iterator.
 fn write_group(
     w: &mut BlockWriter,
     group: &[InSeries<'_>],
-    mint: i64,
-    maxt: i64,
-    scratch: &mut Scratch,
+    scratch: &mut Vec<lookout_model::Sample>,
 ) -> Result<()> {
     let Some(first) = group.first() else {
         return Ok(());
     };
-    // (chunk, input index) sorted by chunk start; inputs are already in time order each.
-    let mut refs: Vec<(&InChunk<'_>, u32)> = Vec::new();
-    for (i, s) in group.iter().enumerate() {
-        refs.extend(s.chunks.iter().map(|c| (c, i as u32)));
+    if group.len() == 1 {
+        let chunks: Vec<ChunkToWrite<'_>> = first.chunks.iter().map(to_write).collect();
+        return w.add_series(&first.labels, &chunks);
     }
-    if group.len() > 1 {
-        refs.sort_by_key(|(c, _)| c.mint);
+    // Each iterator's chunks and the index of its current one plus one (0: not started).
+    let mut its: Vec<(Vec<InChunk<'_>>, usize)> =
+        group.iter().map(|s| (s.chunks.clone(), 0)).collect();
+    fn at<'x, 'a>(its: &'x [(Vec<InChunk<'a>>, usize)], i: usize) -> Option<&'x InChunk<'a>> {
+        let (cs, n) = &its[i];
+        n.checked_sub(1).and_then(|k| cs.get(k))
     }
-    scratch.encoded.clear();
-    let mut outs: Vec<Out<'_, '_>> = Vec::with_capacity(refs.len());
-    let mut i = 0;
-    while i < refs.len() {
-        let mut cmax = refs[i].0.maxt;
-        let mut j = i + 1;
-        while j < refs.len() && refs[j].0.mint <= cmax {
-            cmax = cmax.max(refs[j].0.maxt);
-            j += 1;
-        }
-        let (c, src) = refs[i];
-        if j == i + 1
-            && c.mint >= mint
-            && c.maxt < maxt
-            && !overlaps_deleted(&group[src as usize].deleted, c.mint, c.maxt)
-        {
-            outs.push(Out::Copy(c));
+    fn step(its: &mut [(Vec<InChunk<'_>>, usize)], i: usize) -> bool {
+        let (cs, n) = &mut its[i];
+        if *n < cs.len() {
+            *n += 1;
+            true
         } else {
-            let done = scratch.encoded.len();
-            merge_cluster(group, &refs[i..j], mint, maxt, scratch)?;
-            for k in done..scratch.encoded.len() {
-                outs.push(Out::Encoded(k));
+            false
+        }
+    }
+    let less =
+        |its: &[(Vec<InChunk<'_>>, usize)], a: usize, b: usize| match (at(its, a), at(its, b)) {
+            (Some(x), Some(y)) if x.mint == y.mint => x.maxt < y.maxt,
+            (Some(x), Some(y)) => x.mint < y.mint,
+            _ => false,
+        };
+    let mut heap = Vec::with_capacity(its.len() + 1);
+    for i in 0..its.len() {
+        if step(&mut its, i) {
+            go_heap::push(&mut heap, i, |a, b| less(&its, a, b));
+        }
+    }
+    let mut out: Vec<InChunk<'_>> = Vec::new();
+    while let Some(i) = go_heap::pop(&mut heap, |a, b| less(&its, a, b)) {
+        let Some(curr) = at(&its, i).cloned() else {
+            continue;
+        };
+        if step(&mut its, i) {
+            go_heap::push(&mut heap, i, |a, b| less(&its, a, b));
+        }
+        let mut overlapping: Vec<InChunk<'_>> = Vec::new();
+        let mut omax = curr.maxt;
+        while let Some(&top) = heap.first() {
+            let Some(next) = at(&its, top) else { break };
+            if next.mint > omax {
+                break;
+            }
+            let prev = overlapping.last().unwrap_or(&curr);
+            if !(next.mint == prev.mint && next.maxt == prev.maxt && *next.data == *prev.data) {
+                omax = omax.max(next.maxt);
+                overlapping.push(next.clone());
+            }
+            go_heap::pop(&mut heap, |a, b| less(&its, a, b));
+            if step(&mut its, top) {
+                go_heap::push(&mut heap, top, |a, b| less(&its, a, b));
             }
         }
-        i = j;
+        if overlapping.is_empty() {
+            out.push(curr);
+            continue;
+        }
+        overlapping.push(curr);
+        let mut merged = chain_chunks(&first.labels, &overlapping, scratch)?.into_iter();
+        if let Some(c) = merged.next() {
+            out.push(c);
+        }
+        let rest: Vec<InChunk<'_>> = merged.collect();
+        if !rest.is_empty() {
+            its.push((rest, 1));
+            let k = its.len() - 1;
+            go_heap::push(&mut heap, k, |a, b| less(&its, a, b));
+        }
     }
-    let chunks: Vec<ChunkToWrite<'_>> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Out::Copy(c) => Some(ChunkToWrite {
-                mint: c.mint,
-                maxt: c.maxt,
-                encoding: c.enc,
-                data: &c.data,
-            }),
-            Out::Encoded(k) => scratch.encoded.get(*k).map(|(a, b, d)| ChunkToWrite {
-                mint: *a,
-                maxt: *b,
-                encoding: ENCODING_XOR,
-                data: d,
-            }),
-        })
-        .collect();
+    let chunks: Vec<ChunkToWrite<'_>> = out.iter().map(to_write).collect();
     w.add_series(&first.labels, &chunks)
 }
 
-/// Decodes, merges and re-encodes one cluster of overlapping chunks into `scratch.encoded`.
-fn merge_cluster(
-    group: &[InSeries<'_>],
-    cluster: &[(&InChunk<'_>, u32)],
-    mint: i64,
-    maxt: i64,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    // One ascending run per input (an input's chunks never overlap), inputs in order.
-    let samples = &mut scratch.samples;
+fn to_write<'c>(c: &'c InChunk<'_>) -> ChunkToWrite<'c> {
+    ChunkToWrite {
+        mint: c.mint,
+        maxt: c.maxt,
+        encoding: c.enc,
+        data: &c.data,
+    }
+}
+
+/// Chains the samples of `parts` (in this order) as Prometheus' chain sample iterator and
+/// cuts them into XOR chunks of [`MERGE_SAMPLES_PER_CHUNK`] samples.
+fn chain_chunks<'a>(
+    labels: &Labels,
+    parts: &[InChunk<'_>],
+    samples: &mut Vec<lookout_model::Sample>,
+) -> Result<Vec<InChunk<'a>>> {
+    let mut its: Vec<Box<dyn SampleIterator + '_>> = Vec::with_capacity(parts.len());
+    for p in parts {
+        its.push(Box::new(xor_samples(labels, p)?));
+    }
+    let mut chain = ChainIter::new(its);
     samples.clear();
-    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(group.len());
-    for (src, s) in group.iter().enumerate() {
-        let start = samples.len();
-        for &(c, _) in cluster.iter().filter(|(_, x)| *x as usize == src) {
-            if c.enc != ENCODING_XOR {
-                return Err(Error::InvalidBlock(format!(
-                    "series {}: cannot merge chunks of encoding {}",
-                    s.labels, c.enc
-                )));
-            }
-            let mut it = XorIterator::new(&c.data);
-            while it.next() == ValueKind::Float {
-                let smp = it.at();
-                if smp.t < mint || smp.t >= maxt {
-                    continue;
-                }
-                if !s.deleted.is_empty() && overlaps_deleted(&s.deleted, smp.t, smp.t) {
-                    continue;
-                }
-                samples.push((smp.t, src as u32, smp.v));
-            }
-            if let Some(e) = it.error() {
-                return Err(Error::InvalidBlock(format!("series {}: {e}", s.labels)));
-            }
-        }
-        if samples.len() > start {
-            runs.push((start, samples.len()));
-        }
+    while chain.next_batch(samples, 4096) == ValueKind::Float {}
+    if let Some(e) = chain.err() {
+        return Err(Error::InvalidBlock(format!("series {labels}: {e}")));
     }
-    let mut chunk = XorChunk::new();
-    let mut cmin = 0;
-    let mut lt = 0;
-    loop {
-        // The smallest timestamp among the runs' heads; at equal timestamps the later input
-        // (a later run) wins. Every run at that timestamp moves on.
-        let mut best: Option<(i64, f64)> = None;
-        for &(pos, end) in &runs {
-            if pos < end {
-                let (t, _, v) = samples[pos];
-                if best.is_none_or(|(bt, _)| t <= bt) {
-                    best = Some((t, v));
-                }
-            }
+    let mut out = Vec::with_capacity(samples.len().div_ceil(MERGE_SAMPLES_PER_CHUNK));
+    for run in samples.chunks(MERGE_SAMPLES_PER_CHUNK) {
+        let (Some(a), Some(b)) = (run.first(), run.last()) else {
+            continue;
+        };
+        let mut c = XorChunk::new();
+        for s in run {
+            c.append(s.t, s.v)?;
         }
-        let Some((t, v)) = best else { break };
-        for (pos, end) in &mut runs {
-            if *pos < *end && samples[*pos].0 == t {
-                *pos += 1;
-            }
-        }
-        if chunk.num_samples() == MERGE_SAMPLES_PER_CHUNK {
-            let full = std::mem::take(&mut chunk);
-            scratch.encoded.push((cmin, lt, full.into_bytes()));
-        }
-        if chunk.num_samples() == 0 {
-            cmin = t;
-        }
-        chunk.append(t, v)?;
-        lt = t;
+        out.push(InChunk {
+            mint: a.t,
+            maxt: b.t,
+            enc: ENCODING_XOR,
+            data: ChunkBytes::Owned(c.into_bytes().into()),
+        });
     }
-    if chunk.num_samples() > 0 {
-        scratch.encoded.push((cmin, lt, chunk.into_bytes()));
-    }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

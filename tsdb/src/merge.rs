@@ -326,7 +326,7 @@ fn head_t(parts: &[Part<'_>], i: usize) -> i64 {
 /// always, the later part); a timestamp equal to the previous one is skipped. Each part
 /// reads ahead in batches (so an error of a part may show in [`err`](SampleIterator::err)
 /// before the samples read ahead of it are out; iteration still ends only after them).
-struct ChainIter<'a> {
+pub(crate) struct ChainIter<'a> {
     parts: Vec<Part<'a>>,
     // The parts other than `cur` that have a sample, as a Go heap by time.
     heap: Vec<usize>,
@@ -338,7 +338,7 @@ struct ChainIter<'a> {
 }
 
 impl<'a> ChainIter<'a> {
-    fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
+    pub(crate) fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
         ChainIter {
             heap: Vec::with_capacity(its.len()),
             parts: its

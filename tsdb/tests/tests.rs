@@ -7,5 +7,6 @@ mod block_read;
 mod block_write;
 mod db;
 mod golden;
+mod vertical;
 mod wal;
 mod xor_props;

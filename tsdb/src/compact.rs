@@ -5,17 +5,17 @@
 
 use std::path::Path;
 
-use lookout_model::{Labels, SampleIterator, ValueKind};
+use lookout_model::{Labels, Sample, SampleIterator, ValueKind};
 
 use crate::block::Block;
 use crate::block_writer::{BlockWriter, ChunkToWrite, ENCODING_XOR};
 use crate::error::{Error, Result};
 use crate::head::{Head, SeriesRef};
 use crate::head_chunks::ChunkData;
-use crate::merge::{go_heap, ChainIter};
+use crate::merge::{chain_decoded, go_heap};
 use crate::meta::{BlockMeta, Compaction};
 use crate::tombstones::Tombstones;
-use crate::xor::{XorChunk, XorIterator};
+use crate::xor::{decode_xor_into, XorChunk, XorIterator};
 
 /// What the planner needs to know of a block (a projection of its `meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,7 +479,7 @@ fn write_merged<'a>(
     }
     let mut popped: Vec<usize> = Vec::with_capacity(sources.len());
     let mut group: Vec<InSeries<'a>> = Vec::new();
-    let mut scratch = Vec::new();
+    let mut scratch = MergeScratch::default();
     while let Some(&top) = heap.first() {
         let Some(labels) = heads[top].as_ref().map(|s| s.labels.clone()) else {
             break;
@@ -524,7 +524,7 @@ const MERGE_SAMPLES_PER_CHUNK: usize = 120;
 fn write_group(
     w: &mut BlockWriter,
     group: &[InSeries<'_>],
-    scratch: &mut Vec<lookout_model::Sample>,
+    scratch: &mut MergeScratch,
 ) -> Result<()> {
     let Some(first) = group.first() else {
         return Ok(());
@@ -533,6 +533,17 @@ fn write_group(
         let chunks: Vec<ChunkToWrite<'_>> = first.chunks.iter().map(to_write).collect();
         return w.add_series(&first.labels, &chunks);
     }
+    // No chunk overlapping another (the usual compaction of adjacent blocks): the heap below
+    // would give every chunk unchanged in time order.
+    let mut all: Vec<ChunkToWrite<'_>> = group
+        .iter()
+        .flat_map(|s| s.chunks.iter().map(to_write))
+        .collect();
+    all.sort_by_key(|c| c.mint);
+    if all.windows(2).all(|p| p[0].maxt < p[1].mint) {
+        return w.add_series(&first.labels, &all);
+    }
+    drop(all);
     // Each iterator's chunks and the index of its current one plus one (0: not started).
     let mut its: Vec<(Vec<InChunk<'_>>, usize)> =
         group.iter().map(|s| (s.chunks.clone(), 0)).collect();
@@ -615,23 +626,38 @@ fn to_write<'c>(c: &'c InChunk<'_>) -> ChunkToWrite<'c> {
     }
 }
 
+/// Buffers [`chain_chunks`] reuses across clusters: decoded parts and merged samples.
+#[derive(Default)]
+struct MergeScratch {
+    parts: Vec<Vec<Sample>>,
+    merged: Vec<Sample>,
+}
+
 /// Chains the samples of `parts` (in this order) as Prometheus' chain sample iterator and
 /// cuts them into XOR chunks of [`MERGE_SAMPLES_PER_CHUNK`] samples.
 fn chain_chunks<'a>(
     labels: &Labels,
     parts: &[InChunk<'_>],
-    samples: &mut Vec<lookout_model::Sample>,
+    scratch: &mut MergeScratch,
 ) -> Result<Vec<InChunk<'a>>> {
-    let mut its: Vec<Box<dyn SampleIterator + '_>> = Vec::with_capacity(parts.len());
+    let mut bufs = Vec::with_capacity(parts.len());
     for p in parts {
-        its.push(Box::new(xor_samples(labels, p)?));
+        if p.enc != ENCODING_XOR {
+            return Err(Error::InvalidBlock(format!(
+                "series {labels}: cannot merge chunks of encoding {}",
+                p.enc
+            )));
+        }
+        let mut buf = scratch.parts.pop().unwrap_or_default();
+        if let Some(e) = decode_xor_into(&p.data, &mut buf) {
+            return Err(Error::InvalidBlock(format!("series {labels}: {e}")));
+        }
+        bufs.push(buf);
     }
-    let mut chain = ChainIter::new(its);
+    let samples = &mut scratch.merged;
     samples.clear();
-    while chain.next_batch(samples, 4096) == ValueKind::Float {}
-    if let Some(e) = chain.err() {
-        return Err(Error::InvalidBlock(format!("series {labels}: {e}")));
-    }
+    chain_decoded(&bufs, samples);
+    scratch.parts.extend(bufs);
     let mut out = Vec::with_capacity(samples.len().div_ceil(MERGE_SAMPLES_PER_CHUNK));
     for run in samples.chunks(MERGE_SAMPLES_PER_CHUNK) {
         let (Some(a), Some(b)) = (run.first(), run.last()) else {

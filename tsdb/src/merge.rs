@@ -326,7 +326,7 @@ fn head_t(parts: &[Part<'_>], i: usize) -> i64 {
 /// always, the later part); a timestamp equal to the previous one is skipped. Each part
 /// reads ahead in batches (so an error of a part may show in [`err`](SampleIterator::err)
 /// before the samples read ahead of it are out; iteration still ends only after them).
-pub(crate) struct ChainIter<'a> {
+struct ChainIter<'a> {
     parts: Vec<Part<'a>>,
     // The parts other than `cur` that have a sample, as a Go heap by time.
     heap: Vec<usize>,
@@ -338,7 +338,7 @@ pub(crate) struct ChainIter<'a> {
 }
 
 impl<'a> ChainIter<'a> {
-    pub(crate) fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
+    fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> ChainIter<'a> {
         ChainIter {
             heap: Vec::with_capacity(its.len()),
             parts: its
@@ -396,6 +396,16 @@ impl SampleIterator for ChainIter<'_> {
                 match self.heap.first() {
                     None => break t,
                     Some(&top) if t < head_t(&self.parts, top) => break t,
+                    Some(_) if self.heap.len() == 1 => {
+                        // Go's push then pop on a heap of one hands back the other element
+                        // (on ties too): a swap.
+                        c = std::mem::replace(&mut self.heap[0], c);
+                        let t = head_t(&self.parts, c);
+                        if t != self.last {
+                            break t;
+                        }
+                        continue;
+                    }
                     Some(_) => self.push(c),
                 }
             } else if self.heap.is_empty() {
@@ -487,6 +497,83 @@ impl SampleIterator for ChainIter<'_> {
 
     fn err(&self) -> Option<&ModelError> {
         self.parts.iter().find_map(|p| p.it.err())
+    }
+}
+
+/// Appends to `out` what [`ChainIter`] yields over parts given as decoded samples (in chain
+/// order): Prometheus' chain sample iterator, step for step, in one loop over the slices.
+pub(crate) fn chain_decoded(parts: &[Vec<Sample>], out: &mut Vec<Sample>) {
+    if parts.is_empty() {
+        return;
+    }
+    // `next[i]`: how many samples of part `i` it has stepped onto; it stands on the last.
+    let mut next = vec![0usize; parts.len()];
+    let head = |next: &[usize], i: usize| -> i64 {
+        next[i]
+            .checked_sub(1)
+            .and_then(|k| parts[i].get(k))
+            .map_or(i64::MAX, |s| s.t)
+    };
+    let mut heap: Vec<usize> = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate().skip(1) {
+        if !p.is_empty() {
+            next[i] = 1;
+            go_heap::push(&mut heap, i, |a, b| head(&next, a) < head(&next, b));
+        }
+    }
+    let mut c = 0;
+    let mut last = i64::MIN;
+    loop {
+        // Go's loop body: step the current part.
+        next[c] += 1;
+        let stepped = parts[c].get(next[c] - 1).copied();
+        if let Some(s) = stepped {
+            if s.t == last {
+                continue;
+            }
+            let bound = heap.first().map_or(i64::MAX, |&o| head(&next, o));
+            if s.t < bound {
+                out.push(s);
+                last = s.t;
+                // Following samples of the same part that `next` would also take at once:
+                // increasing and before the heap's top.
+                let p = &parts[c];
+                let mut k = next[c];
+                while let Some(&x) = p.get(k) {
+                    if x.t <= last || x.t >= bound {
+                        break;
+                    }
+                    out.push(x);
+                    last = x.t;
+                    k += 1;
+                }
+                next[c] = k;
+                continue;
+            }
+            if heap.len() == 1 {
+                c = std::mem::replace(&mut heap[0], c);
+            } else {
+                go_heap::push(&mut heap, c, |a, b| head(&next, a) < head(&next, b));
+                match go_heap::pop(&mut heap, |a, b| head(&next, a) < head(&next, b)) {
+                    Some(o) => c = o,
+                    None => return,
+                }
+            }
+        } else {
+            // Past the part's end (stay there).
+            next[c] = parts[c].len() + 1;
+            match go_heap::pop(&mut heap, |a, b| head(&next, a) < head(&next, b)) {
+                Some(o) => c = o,
+                None => return,
+            }
+        }
+        let t = head(&next, c);
+        if t != last {
+            if let Some(&s) = next[c].checked_sub(1).and_then(|k| parts[c].get(k)) {
+                out.push(s);
+                last = t;
+            }
+        }
     }
 }
 
@@ -881,6 +968,15 @@ mod tests {
         for seed in 0..300 {
             let ps = parts(seed);
             check_drain(&mut reference(&ps), &mut chain(&ps), &mut chain(&ps));
+            let mut want = Vec::new();
+            let mut r = reference(&ps);
+            while r.next() == ValueKind::Float {
+                want.push((r.at().t, r.at().v.to_bits()));
+            }
+            let mut got = Vec::new();
+            chain_decoded(&ps, &mut got);
+            let got: Vec<(i64, u64)> = got.iter().map(|s| (s.t, s.v.to_bits())).collect();
+            assert_eq!(got, want, "seed {seed}: chain_decoded");
             // Seeks of a few samples, and long ones past the parts' read-ahead.
             for span in [12, 800] {
                 let want = drive(&mut reference(&ps), seed, -5, span, false);

@@ -190,17 +190,18 @@ impl<'a> Iterator for MergedSets<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         // Prometheus pre-advances every set in order, then on each step advances the sets of
         // the previous series (in the order they left the heap) before popping.
-        let advance: Vec<usize> = if self.started {
-            std::mem::take(&mut self.current)
-        } else {
+        if !self.started {
             self.started = true;
-            (0..self.sets.len()).collect()
-        };
-        for i in advance {
+            self.current.extend(0..self.sets.len());
+        }
+        let mut advance = std::mem::take(&mut self.current);
+        for &i in &advance {
             if let Err(e) = self.advance(i) {
                 return Some(Err(e));
             }
         }
+        advance.clear();
+        self.current = advance;
         let top = *self.heap.first()?;
         let labels = self.peeked[top].as_ref()?.labels().clone();
         while let Some(&i) = self.heap.first() {

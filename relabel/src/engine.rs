@@ -75,6 +75,12 @@ pub struct Relabeler {
     /// decoding the input, `process` notes where each would be inserted, so building the
     /// result needs no search.
     settable: Vec<(u64, u32)>,
+    /// Keyed mode: whether `process` notes insertion positions while decoding the input.
+    /// When every settable key is also read by some rule (metric relabeling's rename of
+    /// `__name__`), they are usually present and their positions known from the walk, so the
+    /// position of one that is absent is searched for when building instead, and the walk
+    /// skips a comparison per label.
+    track_ins: bool,
 }
 
 /// The first eight bytes of `b` as a big-endian word, zero-padded: when the words of two names
@@ -88,15 +94,28 @@ fn head_word(b: &[u8]) -> u64 {
     }
 }
 
-/// [`head_word`] of a name shorter than eight bytes. Out of line, so the loop it is called
-/// from stays small; shifted in byte by byte, because copying into an array and loading that
-/// as a word compiled to a `memcpy` call whose byte stores the load then waited for.
+/// [`head_word`] of a name shorter than eight bytes, from at most three overlapping loads
+/// and no loop (short names such as `job`, `pod`, `cpu` and `mode` are common in
+/// metric labels). Byte `i` of the name goes to bits `56 - 8 * i`; overlapping loads put the
+/// same byte in the same place, so or-ing them is exact.
 #[inline(never)]
 fn head_word_short(b: &[u8]) -> u64 {
-    b.iter()
-        .take(8)
-        .enumerate()
-        .fold(0u64, |w, (i, &x)| w | u64::from(x) << (56 - 8 * i))
+    let n = b.len();
+    let be4 = |at: usize| -> u64 {
+        b.get(at..at + 4).map_or(0, |w| {
+            u64::from(u32::from_be_bytes(w.try_into().unwrap_or([0; 4])))
+        })
+    };
+    let byte = |at: usize| -> u64 { b.get(at).map_or(0, |&x| u64::from(x)) };
+    if n >= 4 {
+        // Bytes 0..4 and n-4..n.
+        be4(0) << 32 | be4(n - 4) << (64 - 8 * n)
+    } else if n > 0 {
+        // Bytes 0, n/2 and n-1.
+        byte(0) << 56 | byte(n / 2) << (56 - 8 * (n / 2)) | byte(n - 1) << (56 - 8 * (n - 1))
+    } else {
+        0
+    }
 }
 
 /// Which input label names are keys: a length filter, then the last eight bytes, then the whole
@@ -112,6 +131,80 @@ struct KeyLookup {
     first: [u32; SHORT_NAME + 1],
     /// The bytes of each key, by key id.
     names: Vec<Box<[u8]>>,
+    /// A collision-free hash table of the keys, when one was found (nearly always): one
+    /// probe per input label, and one data-dependent branch.
+    perfect: Option<PerfectTable>,
+}
+
+/// A table in which each key has a slot of its own: the slot of a name is picked by its
+/// length and last eight bytes, and holds those of the key there, so a name that is no key
+/// is turned away by one comparison. 256 slots, so a slot number is one byte and needs no
+/// bounds check; built for up to [`PERFECT_MAX_KEYS`] keys.
+#[derive(Debug, Clone)]
+struct PerfectTable {
+    /// `(tail word, length, key id, offset of the key's bytes in `bytes`)`; an empty slot is
+    /// [`EMPTY_PERFECT_SLOT`], which no name matches.
+    slots: Box<[(u64, u16, u16, u32); 256]>,
+    /// The keys' bytes one after another, so checking a candidate reads them without first
+    /// loading where they are.
+    bytes: Box<[u8]>,
+    seed: u64,
+}
+
+/// An empty [`PerfectTable`] slot: length 0 with a tail word the empty name does not have
+/// (its tail word is 0), so no name matches it.
+const EMPTY_PERFECT_SLOT: (u64, u16, u16, u32) = (1, 0, 0, 0);
+/// The most keys a [`PerfectTable`] is tried for (beyond, collisions become likely).
+const PERFECT_MAX_KEYS: usize = 48;
+
+impl PerfectTable {
+    #[inline(always)]
+    fn slot(seed: u64, len: usize, tail: u64) -> u8 {
+        ((tail ^ len as u64).wrapping_mul(seed) >> 56) as u8
+    }
+
+    /// Tries odd multipliers (from a fixed sequence, so the layout is reproducible) until
+    /// the keys land in distinct slots; `None` when none did.
+    fn build(keys: &[String]) -> Option<PerfectTable> {
+        if keys.len() > PERFECT_MAX_KEYS {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        let mut entries = Vec::with_capacity(keys.len());
+        for (id, k) in keys.iter().enumerate() {
+            let len = u16::try_from(k.len()).ok()?;
+            let off = u32::try_from(bytes.len()).ok()?;
+            entries.push((tail_word(k.as_bytes()), len, u16::try_from(id).ok()?, off));
+            bytes.extend_from_slice(k.as_bytes());
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1024 {
+            // splitmix64
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            let seed = (z ^ (z >> 31)) | 1;
+            let mut slots = Box::new([EMPTY_PERFECT_SLOT; 256]);
+            let mut taken = [false; 256];
+            let fits = entries.iter().all(|&(tail, len, id, off)| {
+                let i = usize::from(Self::slot(seed, usize::from(len), tail));
+                if std::mem::replace(&mut taken[i], true) {
+                    return false;
+                }
+                slots[i] = (tail, len, id, off);
+                true
+            });
+            if fits {
+                return Some(PerfectTable {
+                    slots,
+                    bytes: bytes.into(),
+                    seed,
+                });
+            }
+        }
+        None
+    }
 }
 
 const SHORT_NAME: usize = 128;
@@ -122,7 +215,28 @@ fn tail_word(b: &[u8]) -> u64 {
     if let Some(t) = b.len().checked_sub(8).and_then(|at| b.get(at..)) {
         return u64::from_le_bytes(t.try_into().unwrap_or([0; 8]));
     }
-    b.iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x))
+    tail_word_short(b)
+}
+
+/// [`tail_word`] of a name shorter than eight bytes (the name little-endian, zero-padded),
+/// from at most three overlapping loads and no loop: byte `i` goes to bits `8 * i`, and
+/// overlapping loads put the same byte in the same place.
+#[inline]
+fn tail_word_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    let le4 = |at: usize| -> u64 {
+        b.get(at..at + 4).map_or(0, |w| {
+            u64::from(u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))
+        })
+    };
+    let byte = |at: usize| -> u64 { b.get(at).map_or(0, |&x| u64::from(x)) };
+    if n >= 4 {
+        le4(0) | le4(n - 4) << (8 * (n - 4))
+    } else if n > 0 {
+        byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1))
+    } else {
+        0
+    }
 }
 
 /// The word of `b` at `at` (`at + 8 <= b.len()`, else zero).
@@ -135,7 +249,8 @@ fn word_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// Whether `a` and `b`, of equal length and with equal [`tail_word`]s, are equal: compares the
-/// words before the last eight bytes.
+/// bytes before the last eight, a word at a time (the last of those words overlapping the
+/// one before when the length is not a multiple of eight).
 #[inline]
 fn eq_known_tail(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -143,11 +258,52 @@ fn eq_known_tail(a: &[u8], b: &[u8]) -> bool {
         // The tail word held the whole name.
         return b.len() == n;
     }
-    let mut diff = 0u64;
-    let mut i = 0;
-    while i + 8 < n {
-        diff |= word_at(a, i) ^ word_at(b, i);
-        i += 8;
+    let m = n - 8;
+    if m <= 8 {
+        // The first word and the tail cover the name.
+        return word_at(a, 0) == word_at(b, 0);
+    }
+    let (Some(ha), Some(hb)) = (a.get(..m), b.get(..m)) else {
+        return false;
+    };
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    let mut diff = word_at(a, m - 8) ^ word_at(b, m - 8);
+    for (x, y) in ha.chunks_exact(8).zip(hb.chunks_exact(8)) {
+        diff |= word(x) ^ word(y);
+    }
+    diff == 0
+}
+
+/// [`eq_known_tail`] without a loop for names up to 72 bytes: the bytes before the tail
+/// compared sixteen at a time at four offsets clamped to the last sixteen (overlapping
+/// chunks compare the same bytes twice), so how long the name is decides no branch there.
+#[inline(always)]
+fn eq_known_tail_fixed(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n <= 8 || b.len() != n {
+        return b.len() == n;
+    }
+    if n > 72 {
+        return eq_known_tail(a, b);
+    }
+    let m = n - 8;
+    if m < 16 {
+        // The first word and the one ending at `m` (or the tail) cover the rest.
+        let last = m.saturating_sub(8);
+        return word_at(a, 0) == word_at(b, 0) && word_at(a, last) == word_at(b, last);
+    }
+    let (Some(a), Some(b)) = (a.get(..m), b.get(..m)) else {
+        return false;
+    };
+    let last = m - 16;
+    let mut diff = 0u128;
+    for i in 0..4 {
+        let o = (i * 16).min(last);
+        let chunk = |c: &[u8]| {
+            c.get(o..o + 16)
+                .map_or(0, |x| u128::from_le_bytes(x.try_into().unwrap_or([0; 16])))
+        };
+        diff |= chunk(a) ^ chunk(b);
     }
     diff == 0
 }
@@ -169,12 +325,35 @@ impl KeyLookup {
             cands,
             first,
             names,
+            perfect: PerfectTable::build(keys),
         }
     }
 
     /// The id of the key `name`, if it is one.
-    #[inline]
+    #[cfg(test)]
     fn find(&self, name: &[u8]) -> Option<usize> {
+        match &self.perfect {
+            Some(p) => self.find_perfect(p, name),
+            None => self.find_listed(name),
+        }
+    }
+
+    /// [`KeyLookup::find`] through the perfect table `p` (this lookup's).
+    #[inline(always)]
+    fn find_perfect(&self, p: &PerfectTable, name: &[u8]) -> Option<usize> {
+        let n = name.len();
+        let t = tail_word(name);
+        let (tail, len, id, off) = p.slots[usize::from(PerfectTable::slot(p.seed, n, t))];
+        if tail != t || usize::from(len) != n {
+            return None;
+        }
+        let key = p.bytes.get(off as usize..off as usize + n)?;
+        eq_known_tail_fixed(key, name).then_some(usize::from(id))
+    }
+
+    /// [`KeyLookup::find`] through the candidate lists, for key sets without a perfect table.
+    #[inline(always)]
+    fn find_listed(&self, name: &[u8]) -> Option<usize> {
         let n = name.len();
         let range = if n < SHORT_NAME {
             let (lo, hi) = (self.first[n], self.first[n + 1]);
@@ -227,6 +406,18 @@ struct Rule {
     sources: Vec<Key>,
     separator: String,
     op: Op,
+    /// Keyed mode: a `replace` that copies one source to a fixed target when the wildcard
+    /// accepts it (`source_labels: [x]`, `regex: (.*)`, `target_label: y`), by key ids.
+    copy1: Option<Copy1>,
+}
+
+/// See [`Rule::copy1`].
+#[derive(Debug, Clone, Copy)]
+struct Copy1 {
+    src: usize,
+    dst: usize,
+    min1: bool,
+    newline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +445,23 @@ struct Replace {
     re: Re,
     target: Target,
     replacement: Template,
+    /// Set when the value is group 1 of a `(.*)`- or `literal(.*)`-shaped regex and the
+    /// target is fixed (the usual `target_label: x` copies): the value is then the source
+    /// past the prefix, found without capture spans.
+    copy: Option<CopyRest>,
+    /// Set when the replacement is a literal, the target fixed and the regex `(.*)` or
+    /// `(.+)` (`min1`, `newline`): the rule sets the literal when the wildcard accepts the
+    /// source, with no capture spans (`target_label: endpoint`, `replacement: http-metrics`).
+    set_literal: Option<(bool, bool)>,
+}
+
+/// See [`Replace::copy`]: the source must start with `prefix`, and the rest must be what
+/// the wildcard accepts.
+#[derive(Debug, Clone)]
+struct CopyRest {
+    prefix: String,
+    min1: bool,
+    newline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +485,9 @@ struct Rewrite {
 struct Pat {
     go: GoRegex,
     branches: Option<Vec<Branch>>,
+    /// Whether the branches are all plain literals (the regex matches exactly those
+    /// strings), so a joined value can be compared piece by piece without joining it.
+    literals: bool,
 }
 
 /// One branch of an alternation: a literal, alone or followed by `.*`/`.+`.
@@ -289,26 +500,70 @@ struct Branch {
 
 impl Pat {
     fn new(go: GoRegex) -> Pat {
-        let branches = if go.strategy_name() == "regex" {
-            branches(&go)
-        } else {
-            None
+        let branches = match go.set_matches() {
+            // A few literals compare faster in line than through the set's lookup.
+            Some(set) if set.len() <= MAX_INLINE_SET => Some(
+                set.iter()
+                    .map(|l| Branch {
+                        literal: l.clone(),
+                        wild: None,
+                    })
+                    .collect(),
+            ),
+            _ if go.strategy_name() == "regex" => branches(&go),
+            _ => None,
         };
-        Pat { go, branches }
+        let literals = branches
+            .as_ref()
+            .is_some_and(|bs| bs.iter().all(|b| b.wild.is_none()));
+        Pat {
+            go,
+            branches,
+            literals,
+        }
     }
 
     #[inline]
     fn is_match(&self, s: &str) -> bool {
         match &self.branches {
             Some(bs) => bs.iter().any(|b| match b.wild {
-                None => b.literal == s,
-                Some((min1, newline)) => s
-                    .strip_prefix(b.literal.as_str())
-                    .is_some_and(|rest| wild_accepts(rest, min1, newline)),
+                None => eq_bytes(b.literal.as_bytes(), s.as_bytes()),
+                Some((min1, newline)) => {
+                    let lit = b.literal.as_bytes();
+                    s.as_bytes()
+                        .get(..lit.len())
+                        .is_some_and(|head| eq_bytes(head, lit))
+                        && s.get(lit.len()..)
+                            .is_some_and(|rest| wild_accepts(rest, min1, newline))
+                }
             }),
             None => self.go.is_match(s),
         }
     }
+}
+
+/// Literal sets up to this size are matched by comparing each literal in line.
+const MAX_INLINE_SET: usize = 8;
+
+/// Whether `a == b`, eight bytes at a time and in line: label values and names are short,
+/// and a call to `memcmp` costs more than the comparison.
+#[inline]
+fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
 }
 
 /// The branches of an anchored regex made only of literals, alternations and a trailing
@@ -627,10 +882,41 @@ fn compile_rule(cfg: &RelabelConfig, opts: Options, origin: Origin) -> Result<Ru
                 Target::Template(t, _) => t.max_group().max(replacement.max_group()),
                 Target::Static(_) => replacement.max_group(),
             };
+            let set_literal = match (&target, replacement.as_literal()) {
+                (Target::Static(_), Some(_)) if go.captures_len() == 2 => match analyze(&go) {
+                    Some(Shape::Wild { min1, newline }) => Some((min1, newline)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let re = Re::new(go, max_group);
+            let copy = match (&target, replacement.as_single_group(), &re.shape) {
+                (Target::Static(_), Some(1), Shape::Wild { min1, newline }) => Some(CopyRest {
+                    prefix: String::new(),
+                    min1: *min1,
+                    newline: *newline,
+                }),
+                (
+                    Target::Static(_),
+                    Some(1),
+                    Shape::PrefixWild {
+                        prefix,
+                        min1,
+                        newline,
+                    },
+                ) => Some(CopyRest {
+                    prefix: prefix.clone(),
+                    min1: *min1,
+                    newline: *newline,
+                }),
+                _ => None,
+            };
             Op::Replace(Box::new(Replace {
-                re: Re::new(go, max_group),
+                re,
                 target,
                 replacement,
+                copy,
+                set_literal,
             }))
         }
         Action::LabelMap => {
@@ -647,6 +933,7 @@ fn compile_rule(cfg: &RelabelConfig, opts: Options, origin: Origin) -> Result<Ru
         sources: cfg.source_labels.iter().map(|n| Key::new(n)).collect(),
         separator: cfg.separator.clone(),
         op,
+        copy1: None,
     })
 }
 
@@ -714,6 +1001,20 @@ impl Relabeler {
                 .binary_search_by(|n| cmp_names(n, &k.name))
                 .unwrap_or(0)
         });
+        for r in &mut rules {
+            r.copy1 = match (&r.op, r.sources.as_slice()) {
+                (Op::Replace(rep), [src]) => match (&rep.copy, &rep.target) {
+                    (Some(c), Target::Static(dst)) if c.prefix.is_empty() => Some(Copy1 {
+                        src: src.id,
+                        dst: dst.id,
+                        min1: c.min1,
+                        newline: c.newline,
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            };
+        }
         let filters = rules
             .iter()
             .take_while(|r| {
@@ -754,8 +1055,20 @@ impl Relabeler {
                 .map(|(id, (k, _))| (head_word(k.as_bytes()), id as u32))
                 .collect();
         }
+        let mut read = vec![false; keys.len()];
+        for r in &rules {
+            for k in &r.sources {
+                if let Some(x) = read.get_mut(k.id) {
+                    *x = true;
+                }
+            }
+        }
+        let track_ins = settable_keys
+            .iter()
+            .any(|&(_, id)| !read.get(id as usize).copied().unwrap_or(false));
         let lookup = KeyLookup::new(&keys);
         Relabeler {
+            track_ins,
             rules,
             keys,
             lookup,
@@ -779,14 +1092,25 @@ impl Relabeler {
     ///
     /// Builds the result with one allocation, and none when the rules changed nothing.
     pub fn process(&self, labels: &Labels) -> Option<Labels> {
-        if !self.prefilter(|n| labels.get(n)) {
+        if !self.prefilter(|n| {
+            if n == lookout_model::METRIC_NAME {
+                metric_name(labels)
+            } else {
+                labels.get(n)
+            }
+        }) {
             return None;
         }
         // `Err` means the keyed fast path could not splice its result (model refuses edits
         // that would not form a valid label set); the general path then decides.
-        let out = self.with_work(|w| {
+        let out = self.with_work(self.keyed, |w| {
             if self.keyed {
-                w.resolve_spans(labels, &self.keys, &self.lookup, &self.settable);
+                let (keys, lookup, settable) = (&self.keys, &self.lookup, &self.settable);
+                if self.track_ins {
+                    w.resolve_spans::<true>(labels, keys, lookup, settable);
+                } else {
+                    w.resolve_spans::<false>(labels, keys, lookup, settable);
+                }
                 if !self.run(w, self.filters) {
                     return Ok(None);
                 }
@@ -818,7 +1142,7 @@ impl Relabeler {
     pub fn process_view<V: LabelView + ?Sized>(&self, labels: &V) -> Option<Labels> {
         // No prefilter here: a view may repeat names, and the last one wins only after
         // normalisation.
-        self.with_work(|w| {
+        self.with_work(false, |w| {
             labels.visit(&mut |l| {
                 w.base.push(BaseLabel {
                     name: l.name,
@@ -855,25 +1179,85 @@ impl Relabeler {
         true
     }
 
-    fn with_work<'a, R>(&'a self, f: impl FnOnce(&mut Work<'a>) -> R) -> R {
+    /// Runs `f` on a working set whose buffers come from this thread's scratch space (a
+    /// fresh one if that is in use further up the stack). `keyed` says which of the
+    /// label-holding buffers the mode needs; the others stay where they are.
+    #[inline(always)]
+    fn with_work<'a, R>(&'a self, keyed: bool, f: impl FnOnce(&mut Work<'a, '_>) -> R) -> R {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => {
-                let mut w = Work::from_scratch(&mut scratch, &self.keys);
+                let scratch = &mut *scratch;
+                let (mut w, held) = Work::from_scratch(scratch, &self.keys, keyed);
                 let r = f(&mut w);
-                w.into_scratch(&mut scratch);
+                w.into_scratch(held);
                 r
             }
             Err(_) => {
                 let mut scratch = Scratch::default();
-                let mut w = Work::from_scratch(&mut scratch, &self.keys);
+                let (mut w, _) = Work::from_scratch(&mut scratch, &self.keys, keyed);
                 f(&mut w)
             }
         })
     }
 
     /// Runs the rules from `first` on; false when one dropped the set.
-    fn run<'a>(&'a self, w: &mut Work<'a>, first: usize) -> bool {
+    fn run<'a>(&'a self, w: &mut Work<'a, '_>, first: usize) -> bool {
+        // (The mode is fixed before the rules run.)
+        let keyed = w.keyed;
         for rule in self.rules.get(first..).unwrap_or_default() {
+            if keyed {
+                if let Some(c) = &rule.copy1 {
+                    w.copy_key(*c);
+                    continue;
+                }
+            }
+            if rule.sources.len() >= 2 {
+                // Rules over several sources that can be decided without joining them (the
+                // `keep` of `service_label_x;labelpresent_x` and the `Pod;(.*)` target maps).
+                match &rule.op {
+                    Op::Keep(p) | Op::Drop(p) if p.literals => {
+                        let sep = rule.separator.as_bytes();
+                        let mut matched = false;
+                        for b in p.branches.iter().flatten() {
+                            if w.join_equals(&rule.sources, sep, b.literal.as_bytes()) {
+                                matched = true;
+                                break;
+                            }
+                        }
+                        if matched != matches!(rule.op, Op::Keep(_)) {
+                            return false;
+                        }
+                        continue;
+                    }
+                    Op::Replace(r) => {
+                        if let (Some(c), Target::Static(key), [first, second]) =
+                            (&r.copy, &r.target, rule.sources.as_slice())
+                        {
+                            let head = w.get_key_str(first).len() + rule.separator.len();
+                            if head == c.prefix.len() {
+                                // The prefix is exactly the first value and the separator:
+                                // the rest is the second value.
+                                let want = c.prefix.as_bytes();
+                                let sep = rule.separator.as_bytes();
+                                let v1 = w.get_key_str(first).as_bytes();
+                                let prefix_ok = want
+                                    .split_at_checked(v1.len())
+                                    .is_some_and(|(a, b)| eq_bytes(a, v1) && eq_bytes(b, sep));
+                                let rest = w.get_key(second).unwrap_or(Str::B(""));
+                                if prefix_ok && wild_accepts(w.res(rest), c.min1, c.newline) {
+                                    w.set_key(key, rest);
+                                }
+                                continue;
+                            }
+                            if !w.join_starts_with(&rule.sources, &rule.separator, &c.prefix) {
+                                // No match (`Node;(.*)` on a pod): nothing to do.
+                                continue;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
             let val = w.join(&rule.sources, &rule.separator);
             match &rule.op {
                 Op::Keep(re) => {
@@ -899,9 +1283,9 @@ impl Relabeler {
                 Op::Replace(r) => w.replace(r, val),
                 Op::HashMod { target, modulus } => {
                     let n = md5_tail(w.res(val).as_bytes()) % modulus;
-                    let start = w.arena.len();
-                    push_decimal(&mut w.arena, n);
-                    let v = Str::arena(start, w.arena.len());
+                    let start = w.b.arena.len();
+                    push_decimal(&mut w.b.arena, n);
+                    let v = Str::arena(start, w.b.arena.len());
                     w.set_key(target, v);
                 }
                 Op::LabelMap(m) => w.labelmap(m),
@@ -940,6 +1324,22 @@ impl Relabeler {
 // they were set. Lookups check the short list, then binary-search the input; `Range` order
 // (input labels by name, then set labels in order) falls out, and no rule moves the input.
 
+/// The value of `__name__` in `labels`. It sorts before every lower-case name, so it is
+/// nearly always the first label: that one is checked with one word compare before falling
+/// back to a walk.
+#[inline]
+fn metric_name(labels: &Labels) -> Option<&str> {
+    let first = labels.iter().next()?;
+    if first.name.as_bytes() == lookout_model::METRIC_NAME.as_bytes() {
+        return Some(first.value);
+    }
+    if first.name > lookout_model::METRIC_NAME {
+        // Sorted: every later name is greater still.
+        return None;
+    }
+    labels.get(lookout_model::METRIC_NAME)
+}
+
 /// A string borrowed from the input or the rules (`B`), or a byte range of the arena (`A`).
 /// Two words (the range fits in the niche of the reference), so it travels in registers: a
 /// three-word value is passed through memory, and reading it back right after the caller
@@ -973,6 +1373,11 @@ impl<'a> Str<'a> {
 
 /// Appends `n` in decimal (what `write!(s, "{n}")` does, without the formatting machinery).
 fn push_decimal(s: &mut String, mut n: u64) {
+    if n < 10 {
+        // The usual small modulus.
+        s.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut len = 0;
     for d in digits.iter_mut() {
@@ -1048,18 +1453,40 @@ struct Added<'a> {
 /// Buffers kept between calls so relabeling allocates only the result.
 #[derive(Default)]
 struct Scratch {
+    /// The buffers that hold no borrowed labels: the working set uses them in place.
+    bufs: Bufs,
+    /// The buffers of borrowed labels, lent to a working set (with the lifetime of its
+    /// input) by moving them out and back: only those of the mode in use move.
     base: Vec<BaseLabel<'static>>,
     added: Vec<Added<'static>>,
     snap: Vec<Added<'static>>,
+    slots: Vec<KeySlot<'static>>,
+}
+
+/// [`Scratch`] buffers that hold no borrowed data.
+#[derive(Default)]
+struct Bufs {
     arena: String,
     tmp: String,
     enc: String,
     spans: Vec<Option<(usize, usize)>>,
+    /// Capture locations of general regexes, keyed by [`Re::key`].
     locs: Vec<(u64, CaptureLocations)>,
+    /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
     key_loc: Vec<u32>,
-    slots: Vec<KeySlot<'static>>,
+    /// Keyed mode: bit `id % 64` of word `id / 64` is set for the keys a rule set or
+    /// deleted, so building visits them without testing every key.
     touched_bits: Vec<u64>,
+    /// The storage of the keyed mode's index while there is no index.
     index: LabelIndexBuf,
+}
+
+/// Where the label-holding buffers of a working set go back to when it is done.
+struct Held<'s> {
+    base: &'s mut Vec<BaseLabel<'static>>,
+    added: &'s mut Vec<Added<'static>>,
+    snap: &'s mut Vec<Added<'static>>,
+    slots: &'s mut Vec<KeySlot<'static>>,
 }
 
 thread_local! {
@@ -1095,35 +1522,28 @@ fn recycle_added<'b>(mut v: Vec<Added<'_>>) -> Vec<Added<'b>> {
         .collect()
 }
 
-struct Work<'a> {
+struct Work<'a, 's> {
     /// The relabeler's keys (sorted names).
     keys: &'a [String],
-    /// Input labels, sorted by name, unique.
+    /// The buffers that hold no borrowed data (the arena of values made by rules, capture
+    /// spans, the result's encoding), used in place.
+    b: &'s mut Bufs,
+    /// Input labels, sorted by name, unique. (Not in keyed mode.)
     base: Vec<BaseLabel<'a>>,
-    /// Labels set by rules, in the order first set.
+    /// Labels set by rules, in the order first set. (Not in keyed mode.)
     added: Vec<Added<'a>>,
     snap: Vec<Added<'a>>,
-    arena: String,
-    tmp: String,
-    enc: String,
-    spans: Vec<Option<(usize, usize)>>,
-    /// Capture locations of general regexes, keyed by [`Re::key`].
-    locs: Vec<(u64, CaptureLocations)>,
-    /// For each of the relabeler's keys, its index in `base`, or `NO_LOC`.
-    key_loc: Vec<u32>,
     /// Keyed mode: the state of each key, by key id. `base`, `added` and `key_loc` stay
     /// unused. (One vector of small structs: moving and resetting a vector per field cost
     /// more than the work on a short metric label set.)
     slots: Vec<KeySlot<'a>>,
-    /// Keyed mode: bit `id % 64` of word `id / 64` is set for the keys a rule set or
-    /// deleted, so building visits them without testing every key.
-    touched_bits: Vec<u64>,
     /// Whether this is the keyed mode.
     keyed: bool,
     /// Keyed mode: the decoded input.
     index: Option<LabelIndex<'a>>,
-    /// The index's storage while there is no index.
-    index_buf: LabelIndexBuf,
+    /// Keyed mode: the insertion positions of absent keys were not noted (see
+    /// `Relabeler::track_ins`).
+    lazy_ins: bool,
     dirty: bool,
 }
 
@@ -1159,65 +1579,76 @@ const TOUCHED: u8 = 1;
 /// `KeySlot::flags`: the key's value is in `KeySlot::arena`.
 const IN_ARENA: u8 = 2;
 
-impl<'a> Work<'a> {
-    fn from_scratch(s: &mut Scratch, keys: &'a [String]) -> Work<'a> {
-        let mut arena = std::mem::take(&mut s.arena);
-        arena.clear();
-        Work {
+impl<'a, 's> Work<'a, 's> {
+    #[inline(always)]
+    fn from_scratch(s: &'s mut Scratch, keys: &'a [String], keyed: bool) -> (Self, Held<'s>) {
+        let Scratch {
+            bufs,
+            base,
+            added,
+            snap,
+            slots,
+        } = s;
+        bufs.arena.clear();
+        let mut w = Work {
             keys,
-            base: recycle_base(std::mem::take(&mut s.base)),
-            added: recycle_added(std::mem::take(&mut s.added)),
-            snap: recycle_added(std::mem::take(&mut s.snap)),
-            arena,
-            tmp: std::mem::take(&mut s.tmp),
-            enc: std::mem::take(&mut s.enc),
-            spans: std::mem::take(&mut s.spans),
-            locs: std::mem::take(&mut s.locs),
-            key_loc: std::mem::take(&mut s.key_loc),
-            slots: recycle_slots(std::mem::take(&mut s.slots)),
-            touched_bits: std::mem::take(&mut s.touched_bits),
+            b: bufs,
+            base: Vec::new(),
+            added: Vec::new(),
+            snap: Vec::new(),
+            slots: Vec::new(),
             keyed: false,
             index: None,
-            index_buf: std::mem::take(&mut s.index),
+            lazy_ins: false,
             dirty: false,
+        };
+        if keyed {
+            w.slots = recycle_slots(std::mem::take(slots));
+        } else {
+            w.base = recycle_base(std::mem::take(base));
+            w.added = recycle_added(std::mem::take(added));
+            w.snap = recycle_added(std::mem::take(snap));
         }
+        (
+            w,
+            Held {
+                base,
+                added,
+                snap,
+                slots,
+            },
+        )
     }
 
-    fn into_scratch(self, s: &mut Scratch) {
+    #[inline(always)]
+    fn into_scratch(self, held: Held<'_>) {
         // Keep buffers bounded: one huge label set should not pin memory forever.
         const KEEP: usize = 1 << 16;
         const KEEP_LABELS: usize = 4096;
-        if self.base.capacity() <= KEEP_LABELS {
-            s.base = recycle_base(self.base);
+        // Only what was lent has a capacity; the others are empty and stay unreturned.
+        if self.base.capacity() != 0 && self.base.capacity() <= KEEP_LABELS {
+            *held.base = recycle_base(self.base);
         }
-        if self.added.capacity() <= KEEP_LABELS {
-            s.added = recycle_added(self.added);
+        if self.added.capacity() != 0 && self.added.capacity() <= KEEP_LABELS {
+            *held.added = recycle_added(self.added);
         }
-        if self.snap.capacity() <= KEEP_LABELS {
-            s.snap = recycle_added(self.snap);
+        if self.snap.capacity() != 0 && self.snap.capacity() <= KEEP_LABELS {
+            *held.snap = recycle_added(self.snap);
         }
-        if self.arena.capacity() <= KEEP {
-            s.arena = self.arena;
+        if self.slots.capacity() != 0 && self.slots.capacity() <= KEEP_LABELS {
+            *held.slots = recycle_slots(self.slots);
         }
-        if self.tmp.capacity() <= KEEP {
-            s.tmp = self.tmp;
+        let b = self.b;
+        if let Some(index) = self.index {
+            let index = index.into_buf();
+            if index.capacity() <= KEEP_LABELS {
+                b.index = index;
+            }
         }
-        if self.enc.capacity() <= KEEP {
-            s.enc = self.enc;
-        }
-        s.spans = self.spans;
-        s.locs = self.locs;
-        s.key_loc = self.key_loc;
-        if self.slots.capacity() <= KEEP_LABELS {
-            s.slots = recycle_slots(self.slots);
-        }
-        s.touched_bits = self.touched_bits;
-        let index = match self.index {
-            Some(index) => index.into_buf(),
-            None => self.index_buf,
-        };
-        if index.capacity() <= KEEP_LABELS {
-            s.index = index;
+        for s in [&mut b.arena, &mut b.tmp, &mut b.enc] {
+            if s.capacity() > KEEP {
+                *s = String::new();
+            }
         }
     }
 
@@ -1242,13 +1673,13 @@ impl<'a> Work<'a> {
 
     #[inline]
     fn res(&self, s: Str<'a>) -> &str {
-        res(&self.arena, s)
+        res(&self.b.arena, s)
     }
 
     /// Index in `added` of `name`.
     #[inline]
     fn find_added(&self, name: &str) -> Option<usize> {
-        let arena = self.arena.as_str();
+        let arena = self.b.arena.as_str();
         self.added
             .iter()
             .position(|a| eq_names(res(arena, a.name), name))
@@ -1271,15 +1702,15 @@ impl<'a> Work<'a> {
 
     /// Finds every key in the input with one merge of two sorted lists.
     fn resolve(&mut self, keys: &[String]) {
-        self.key_loc.clear();
-        self.key_loc.resize(keys.len(), NO_LOC);
+        self.b.key_loc.clear();
+        self.b.key_loc.resize(keys.len(), NO_LOC);
         let (mut i, mut j) = (0, 0);
         while i < self.base.len() && j < keys.len() {
             match cmp_names(self.base[i].name, &keys[j]) {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
-                    self.key_loc[j] = i as u32;
+                    self.b.key_loc[j] = i as u32;
                     i += 1;
                     j += 1;
                 }
@@ -1289,29 +1720,52 @@ impl<'a> Work<'a> {
 
     /// Keyed mode: decodes the input once, notes the value and position of every key it
     /// holds, and where each settable key would be inserted (`settable` is in name order, as
-    /// the input is, so one cursor walks it alongside).
-    fn resolve_spans(
+    /// the input is, so one cursor walks it alongside). Without `TRACK`, insertion positions
+    /// are left for [`Work::build_spliced`] to search.
+    fn resolve_spans<const TRACK: bool>(
         &mut self,
         labels: &'a Labels,
         keys: &[String],
         lookup: &KeyLookup,
         settable: &[(u64, u32)],
     ) {
+        // One instance of the walk per way of finding keys, so the choice is not made per
+        // label.
+        match &lookup.perfect {
+            Some(p) => self
+                .resolve_with::<TRACK>(labels, keys, settable, |name| lookup.find_perfect(p, name)),
+            None => {
+                self.resolve_with::<TRACK>(labels, keys, settable, |name| lookup.find_listed(name))
+            }
+        }
+    }
+
+    /// [`Work::resolve_spans`] with `find` giving the key id of a name.
+    #[inline(always)]
+    fn resolve_with<const TRACK: bool>(
+        &mut self,
+        labels: &'a Labels,
+        keys: &[String],
+        settable: &[(u64, u32)],
+        find: impl Fn(&[u8]) -> Option<usize>,
+    ) {
         self.keyed = true;
+        self.lazy_ins = !TRACK;
         let n = keys.len();
         self.slots.clear();
-        self.slots.resize(n, EMPTY_SLOT);
-        self.touched_bits.clear();
-        self.touched_bits.resize(n.div_ceil(64), 0);
+        // (`extend` from an exact-size iterator writes in line; `resize` is a call.)
+        self.slots.extend((0..n).map(|_| EMPTY_SLOT));
+        self.b.touched_bits.clear();
+        self.b.touched_bits.extend((0..n.div_ceil(64)).map(|_| 0));
         let slots = &mut self.slots;
         let mut next = 0;
         // The head word of the next settable key; past the last one, no name reaches it
         // (a name of eight 0xff bytes is not UTF-8).
         let mut next_kw = settable.first().map_or(u64::MAX, |k| k.0);
-        let index = labels.index_scan(std::mem::take(&mut self.index_buf), |i, l| {
+        let index = labels.index_scan(std::mem::take(&mut self.b.index), |i, l| {
             let name = l.name_bytes();
-            let nw = head_word(name);
-            if next_kw <= nw {
+            let nw = if TRACK { head_word(name) } else { 0 };
+            if TRACK && next_kw <= nw {
                 // Every settable key before this label goes at position `i`.
                 while let Some(&(kw, id)) = settable.get(next) {
                     let before = kw < nw
@@ -1329,7 +1783,7 @@ impl<'a> Work<'a> {
                 }
                 next_kw = settable.get(next).map_or(u64::MAX, |k| k.0);
             }
-            if let Some(j) = lookup.find(name) {
+            if let Some(j) = find(name) {
                 if let Some(slot) = slots.get_mut(j) {
                     slot.cur = l.value();
                     slot.at = i as u32;
@@ -1337,7 +1791,8 @@ impl<'a> Work<'a> {
             }
         });
         let len = u32::try_from(index.len()).unwrap_or(u32::MAX);
-        for &(_, id) in settable.get(next..).unwrap_or_default() {
+        let rest = if TRACK { next } else { settable.len() };
+        for &(_, id) in settable.get(rest..).unwrap_or_default() {
             if let Some(p) = slots.get_mut(id as usize) {
                 p.ins = len;
             }
@@ -1361,7 +1816,7 @@ impl<'a> Work<'a> {
         }
         if !self.added.is_empty() {
             let before = self.added.len();
-            let arena = self.arena.as_str();
+            let arena = self.b.arena.as_str();
             self.added.retain(|a| !re.is_match(res(arena, a.name)));
             if self.added.len() != before {
                 self.dirty = true;
@@ -1372,7 +1827,7 @@ impl<'a> Work<'a> {
     /// Index in `base` of the live input label `key`.
     #[inline]
     fn find_base_key(&self, key: &Key) -> Option<usize> {
-        let i = *self.key_loc.get(key.id)? as usize;
+        let i = *self.b.key_loc.get(key.id)? as usize;
         match self.base.get(i) {
             Some(l) if !l.gone => Some(i),
             _ => None,
@@ -1400,12 +1855,68 @@ impl<'a> Work<'a> {
         self.find_base_key(key).map(|i| Str::B(self.base[i].value))
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_key_str(&self, key: &Key) -> &str {
         match self.get_key(key) {
             Some(v) => self.res(v),
             None => "",
         }
+    }
+
+    /// Keyed mode: runs a [`Rule::copy1`] rule.
+    #[inline(always)]
+    fn copy_key(&mut self, c: Copy1) {
+        let v = self
+            .cur_get(c.src)
+            .filter(|v| !self.res(*v).is_empty())
+            .unwrap_or(Str::B(""));
+        if wild_accepts(self.res(v), c.min1, c.newline) {
+            self.set_cur(c.dst, v);
+        }
+    }
+
+    /// Whether the source values joined with `sep` start with `prefix`, compared piece by
+    /// piece.
+    #[inline]
+    fn join_starts_with(&self, sources: &[Key], sep: &str, prefix: &str) -> bool {
+        let mut rest = prefix.as_bytes();
+        for (i, k) in sources.iter().enumerate() {
+            let pieces = [
+                if i > 0 { sep.as_bytes() } else { &[] },
+                self.get_key_str(k).as_bytes(),
+            ];
+            for piece in pieces {
+                let n = piece.len().min(rest.len());
+                match (piece.get(..n), rest.split_at_checked(n)) {
+                    (Some(a), Some((b, r))) if eq_bytes(a, b) => rest = r,
+                    _ => return false,
+                }
+                if rest.is_empty() {
+                    return true;
+                }
+            }
+        }
+        rest.is_empty()
+    }
+
+    /// Whether the source values joined with `sep` are `want`, compared piece by piece.
+    #[inline(always)]
+    fn join_equals(&self, sources: &[Key], sep: &[u8], want: &[u8]) -> bool {
+        let mut rest = want;
+        for (i, k) in sources.iter().enumerate() {
+            if i > 0 {
+                match rest.split_at_checked(sep.len()) {
+                    Some((a, b)) if eq_bytes(a, sep) => rest = b,
+                    _ => return false,
+                }
+            }
+            let v = self.get_key_str(k).as_bytes();
+            match rest.split_at_checked(v.len()) {
+                Some((a, b)) if eq_bytes(a, v) => rest = b,
+                _ => return false,
+            }
+        }
+        rest.is_empty()
     }
 
     /// The source values joined with the separator.
@@ -1416,14 +1927,14 @@ impl<'a> Work<'a> {
             [one] => self.get_key(one).unwrap_or(Str::B("")),
             many => {
                 // Straight into the arena when every value is borrowed (the usual case).
-                let start = self.arena.len();
+                let start = self.b.arena.len();
                 let mut borrowed = true;
                 for (i, n) in many.iter().enumerate() {
                     if i > 0 {
-                        self.arena.push_str(sep);
+                        self.b.arena.push_str(sep);
                     }
                     match self.get_key(n) {
-                        Some(Str::B(v)) => self.arena.push_str(v),
+                        Some(Str::B(v)) => self.b.arena.push_str(v),
                         Some(Str::A(..)) => {
                             borrowed = false;
                             break;
@@ -1432,17 +1943,17 @@ impl<'a> Work<'a> {
                     }
                 }
                 if borrowed {
-                    return Str::arena(start, self.arena.len());
+                    return Str::arena(start, self.b.arena.len());
                 }
-                self.arena.truncate(start);
-                self.tmp.clear();
+                self.b.arena.truncate(start);
+                self.b.tmp.clear();
                 for (i, n) in many.iter().enumerate() {
                     if i > 0 {
-                        self.tmp.push_str(sep);
+                        self.b.tmp.push_str(sep);
                     }
                     if let Some(v) = self.get_key(n) {
-                        let v = res(&self.arena, v);
-                        self.tmp.push_str(v);
+                        let v = res(&self.b.arena, v);
+                        self.b.tmp.push_str(v);
                     }
                 }
                 self.push_tmp()
@@ -1453,14 +1964,14 @@ impl<'a> Work<'a> {
     /// Moves `tmp` into the arena.
     #[inline]
     fn push_tmp(&mut self) -> Str<'a> {
-        let start = self.arena.len();
-        self.arena.push_str(&self.tmp);
-        Str::arena(start, self.arena.len())
+        let start = self.b.arena.len();
+        self.b.arena.push_str(&self.b.tmp);
+        Str::arena(start, self.b.arena.len())
     }
 
     fn push_mapped(&mut self, val: Str<'a>, f: fn(&str, &mut String)) -> Str<'a> {
-        self.tmp.clear();
-        f(res(&self.arena, val), &mut self.tmp);
+        self.b.tmp.clear();
+        f(res(&self.b.arena, val), &mut self.b.tmp);
         self.push_tmp()
     }
 
@@ -1506,7 +2017,7 @@ impl<'a> Work<'a> {
             return;
         };
         let dirty = self.dirty;
-        let arena = self.arena.as_str();
+        let arena = self.b.arena.as_str();
         let o = res(arena, old);
         let (empty, changed) = match value {
             Str::B(v) => (v.is_empty(), !dirty && o != v),
@@ -1533,7 +2044,7 @@ impl<'a> Work<'a> {
                 slot.flags = TOUCHED | IN_ARENA;
             }
         }
-        if let Some(w) = self.touched_bits.get_mut(id / 64) {
+        if let Some(w) = self.b.touched_bits.get_mut(id / 64) {
             *w |= 1 << (id % 64);
         }
     }
@@ -1591,7 +2102,7 @@ impl<'a> Work<'a> {
             }
         }
         let before = self.added.len();
-        let arena = self.arena.as_str();
+        let arena = self.b.arena.as_str();
         self.added.retain(|a| keep(res(arena, a.name)));
         if self.added.len() != before {
             self.dirty = true;
@@ -1603,22 +2114,22 @@ impl<'a> Work<'a> {
         if re.shape != Shape::General {
             return None;
         }
-        let pos = self.locs.iter().position(|(k, _)| *k == re.key)?;
-        Some(self.locs.swap_remove(pos).1)
+        let pos = self.b.locs.iter().position(|(k, _)| *k == re.key)?;
+        Some(self.b.locs.swap_remove(pos).1)
     }
 
     #[inline]
     fn put_locs(&mut self, re: &Re, locs: Option<CaptureLocations>) {
         if let Some(l) = locs {
             // Bounded: a thread that cycles through many relabelers keeps only recent buffers.
-            if self.locs.len() >= 64 {
-                self.locs.clear();
+            if self.b.locs.len() >= 64 {
+                self.b.locs.clear();
             }
-            self.locs.push((re.key, l));
+            self.b.locs.push((re.key, l));
         }
     }
 
-    /// Expands `t` for the match in `src` (whose spans are in `self.spans`).
+    /// Expands `t` for the match in `src` (whose spans are in `self.b.spans`).
     ///
     /// Inlined for the usual literal and `$1` templates: a `Str` returned from a call goes
     /// through memory, and the caller's 16-byte reload of the two 8-byte stores stalls.
@@ -1628,7 +2139,7 @@ impl<'a> Work<'a> {
             return Str::B(lit);
         }
         if let Some(g) = t.as_single_group() {
-            return match self.spans.get(g).copied().flatten() {
+            return match self.b.spans.get(g).copied().flatten() {
                 Some((a, b)) => src.sub(a, b),
                 None => Str::B(""),
             };
@@ -1638,10 +2149,10 @@ impl<'a> Work<'a> {
 
     /// [`Work::expand`] for templates with more than one piece.
     fn expand_general(&mut self, t: &'a Template, src: Str<'a>) -> Str<'a> {
-        self.tmp.clear();
-        let text = res(&self.arena, src);
-        let spans = &self.spans;
-        t.expand(&mut self.tmp, |g| match spans.get(g).copied().flatten() {
+        self.b.tmp.clear();
+        let text = res(&self.b.arena, src);
+        let spans = &self.b.spans;
+        t.expand(&mut self.b.tmp, |g| match spans.get(g).copied().flatten() {
             Some((a, b)) => text.get(a..b).unwrap_or(""),
             None => "",
         });
@@ -1649,15 +2160,46 @@ impl<'a> Work<'a> {
     }
 
     fn replace(&mut self, r: &'a Replace, val: Str<'a>) {
+        if let (Some((min1, newline)), Target::Static(key), Some(lit)) =
+            (r.set_literal, &r.target, r.replacement.as_literal())
+        {
+            if wild_accepts(res(&self.b.arena, val), min1, newline) {
+                self.set_key(key, Str::B(lit));
+            }
+            return;
+        }
+        if let (Some(c), Target::Static(key)) = (&r.copy, &r.target) {
+            let s = res(&self.b.arena, val);
+            let p = c.prefix.len();
+            if p == 0 {
+                // `(.*)`: the value is the source (no re-slicing, which checks boundaries).
+                if wild_accepts(s, c.min1, c.newline) {
+                    self.set_key(key, val);
+                }
+                return;
+            }
+            let head_ok = s
+                .as_bytes()
+                .get(..p)
+                .is_some_and(|h| eq_bytes(h, c.prefix.as_bytes()));
+            if head_ok
+                && s.get(p..)
+                    .is_some_and(|rest| wild_accepts(rest, c.min1, c.newline))
+            {
+                let value = val.sub(p, s.len());
+                self.set_key(key, value);
+            }
+            return;
+        }
         let matched = if r.re.shape == Shape::General {
             let mut locs = self.locs_for(&r.re);
-            let text = res(&self.arena, val);
-            let matched = r.re.captures(text, &mut self.spans, &mut locs);
+            let text = res(&self.b.arena, val);
+            let matched = r.re.captures(text, &mut self.b.spans, &mut locs);
             self.put_locs(&r.re, locs);
             matched
         } else {
             // The shapes with a fast path need no capture buffers.
-            r.re.captures(res(&self.arena, val), &mut self.spans, &mut None)
+            r.re.captures(res(&self.b.arena, val), &mut self.b.spans, &mut None)
         };
         if !matched {
             return;
@@ -1691,8 +2233,8 @@ impl<'a> Work<'a> {
         let mut locs = self.locs_for(&m.re);
         for i in 0..self.snap.len() {
             let Added { name, value, .. } = self.snap[i];
-            let text = res(&self.arena, name);
-            if !m.re.captures(text, &mut self.spans, &mut locs) {
+            let text = res(&self.b.arena, name);
+            if !m.re.captures(text, &mut self.b.spans, &mut locs) {
                 continue;
             }
             // An empty new name is written as is, as Prometheus does.
@@ -1704,7 +2246,7 @@ impl<'a> Work<'a> {
 
     /// The current labels as a `Labels`, with one allocation.
     fn build(&mut self) -> Labels {
-        let arena = self.arena.as_str();
+        let arena = self.b.arena.as_str();
         self.added
             .sort_unstable_by(|a, b| cmp_names(res(arena, a.name), res(arena, b.name)));
         let mut added = self
@@ -1729,16 +2271,17 @@ impl<'a> Work<'a> {
             (Some(_), None) => base.next(),
             (None, _) => added.next(),
         });
-        Labels::from_sorted_unchecked_in(merged, &mut self.enc)
+        Labels::from_sorted_unchecked_in(merged, &mut self.b.enc)
     }
 
     /// Keyed mode: the result as the input with the deleted, overwritten and new labels spliced
     /// in, with one allocation. Key ids number the names in order, so visiting the touched keys
     /// by id visits the edits in order.
     fn build_spliced(&mut self) -> Option<Labels> {
-        let arena = self.arena.as_str();
+        let arena = self.b.arena.as_str();
         let index = self.index.as_ref()?;
-        let (slots, bits, keys) = (&self.slots, &self.touched_bits, self.keys);
+        let (slots, bits, keys) = (&self.slots, &self.b.touched_bits, self.keys);
+        let lazy = self.lazy_ins;
         let (mut word_at, mut word) = (0, bits.first().copied().unwrap_or(0));
         let edits = std::iter::from_fn(move || {
             while word == 0 {
@@ -1759,7 +2302,12 @@ impl<'a> Work<'a> {
             };
             Some(if slot.at == NO_LOC {
                 // A new label (or the deletion of an absent one, which changes nothing).
-                let ins = slot.ins as usize;
+                let ins = match keys.get(i) {
+                    Some(name) if lazy => {
+                        index.partition_point(|l| cmp_names(l.name, name).is_lt())
+                    }
+                    _ => slot.ins as usize,
+                };
                 (ins..ins, label)
             } else {
                 // A deleted or overwritten label: a new value goes where it was.
@@ -1767,7 +2315,7 @@ impl<'a> Work<'a> {
                 (pos..pos + 1, label)
             })
         });
-        index.splice(edits, &mut self.enc)
+        index.splice(edits, &mut self.b.enc)
     }
 }
 
@@ -1826,13 +2374,21 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        keys.sort();
-        let lookup = KeyLookup::new(&keys);
-        for (id, k) in keys.iter().enumerate() {
-            assert_eq!(lookup.find(k.as_bytes()), Some(id), "{k:?}");
+        // Keys of every length from 9 to 62, and names that differ from one in a byte before
+        // its last eight.
+        let base = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut near = Vec::new();
+        for n in 9..=base.len() {
+            keys.push(base[..n].to_string());
+            for i in 0..n.saturating_sub(8) {
+                let mut v = base.as_bytes()[..n].to_vec();
+                v[i] = b'_';
+                near.push(String::from_utf8(v).unwrap());
+            }
         }
+        keys.sort();
         let long2 = format!("x{}", &long[1..]);
-        for other in [
+        let mut others: Vec<String> = [
             "jo",
             "jobs",
             "b",
@@ -1841,8 +2397,70 @@ mod tests {
             "instance",
             long2.as_str(),
             &long[1..],
-        ] {
-            assert_eq!(lookup.find(other.as_bytes()), None, "{other:?}");
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        others.extend(near);
+        // Long keys in a perfect table, with names that differ from one in any byte.
+        let longs: Vec<String> = [73usize, 80, 200]
+            .iter()
+            .map(|&n| base.chars().cycle().take(n).collect())
+            .collect();
+        let table = KeyLookup::new(&longs);
+        assert!(table.perfect.is_some());
+        // Empty slots match no name, the empty one included.
+        assert_eq!(table.find(b""), None);
+        for (id, k) in longs.iter().enumerate() {
+            assert_eq!(table.find(k.as_bytes()), Some(id));
+            for i in 0..k.len() {
+                let mut v = k.as_bytes().to_vec();
+                v[i] = b'_';
+                let v = String::from_utf8(v).unwrap();
+                assert_eq!(table.find(v.as_bytes()), None, "{v:?}");
+            }
+        }
+        // Few keys (a perfect table), its fallback, and too many keys for a table.
+        let few: Vec<String> = keys.iter().take(PERFECT_MAX_KEYS).cloned().collect();
+        let mut listed = KeyLookup::new(&few);
+        assert!(listed.perfect.is_some());
+        listed.perfect = None;
+        assert!(keys.len() > PERFECT_MAX_KEYS);
+        let many = KeyLookup::new(&keys);
+        assert!(many.perfect.is_none());
+        for (keys, lookup) in [(&few, KeyLookup::new(&few)), (&few, listed), (&keys, many)] {
+            for (id, k) in keys.iter().enumerate() {
+                assert_eq!(lookup.find(k.as_bytes()), Some(id), "{k:?}");
+            }
+            for other in others
+                .iter()
+                .chain(&keys[keys.len().min(PERFECT_MAX_KEYS)..])
+            {
+                if !keys.contains(other) {
+                    assert_eq!(lookup.find(other.as_bytes()), None, "{other:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_words_are_the_padded_names() {
+        let names = [
+            "", "a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "é", "éé",
+        ];
+        for n in names {
+            let mut be = [0u8; 8];
+            be[..n.len()].copy_from_slice(n.as_bytes());
+            assert_eq!(
+                head_word_short(n.as_bytes()),
+                u64::from_be_bytes(be),
+                "{n:?}"
+            );
+            assert_eq!(
+                tail_word_short(n.as_bytes()),
+                u64::from_le_bytes(be),
+                "{n:?}"
+            );
         }
     }
 
@@ -1962,6 +2580,195 @@ mod tests {
             let got = got.unwrap();
             let got_names: Vec<&str> = got.iter().map(|l| l.name).collect();
             assert!(got_names.windows(2).all(|w| w[0] < w[1]), "{got_names:?}");
+        }
+    }
+
+    /// When every settable key is also a source, insertion positions are searched for when
+    /// building (`track_ins` off): new labels must still land where a full sort puts them.
+    #[test]
+    fn lazy_insertion_positions_agree_with_general_path() {
+        let names = [
+            "__meta_a",
+            "__meta_ab",
+            "__meta_kubernetes_pod_name",
+            "__name__",
+            "a",
+            "instance",
+            "job",
+            "zz",
+        ];
+        let targets = [
+            "__meta_aa",
+            "__meta_kubernetes_pod_nam",
+            "__meta_kubernetes_pod_namez",
+            "__name__",
+            "_",
+            "inst",
+            "instancez",
+            "job",
+            "zzz",
+            "\u{0}",
+        ];
+        for (skip, _) in names.iter().enumerate() {
+            let input = Labels::from_pairs(
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, n)| (*n, "v")),
+            );
+            for (j, t) in targets.iter().enumerate() {
+                // Each target reads itself (absent: the empty string matches `(.*)`), and one
+                // other target is set from it, so some are present and some are new.
+                let other = targets[(j + 1) % targets.len()];
+                let configs = [
+                    RelabelConfig::new(Action::Replace)
+                        .source_labels([*t])
+                        .target_label(*t)
+                        .replacement("x"),
+                    RelabelConfig::new(Action::Replace)
+                        .source_labels([*t, other])
+                        .target_label(other)
+                        .replacement("$1"),
+                ];
+                let r = Relabeler::new(&configs, Options::PROMETHEUS).unwrap();
+                assert!(r.keyed && !r.track_ins);
+                let view: Vec<(&str, &str)> = input.iter().map(|l| (l.name, l.value)).collect();
+                let got = r.process(&input);
+                assert_eq!(got, r.process_view(view.as_slice()), "{t} without {skip}");
+                let got = got.unwrap();
+                let got_names: Vec<&str> = got.iter().map(|l| l.name).collect();
+                assert!(got_names.windows(2).all(|w| w[0] < w[1]), "{got_names:?}");
+                assert_eq!(got.get(t), Some("x"));
+            }
+        }
+    }
+
+    /// Multi-source `keep`/`drop` on literals and `prefix(.*)` copies are decided without
+    /// joining the sources: they must agree with the same rules on the joined value.
+    #[test]
+    fn joinless_rules_agree_with_joined_values() {
+        let values = [
+            "",
+            "a",
+            "Pod",
+            "Pod;",
+            "x;y",
+            "kube",
+            "kube;true",
+            "true",
+            ";",
+        ];
+        for sep in [";", "", ";;"] {
+            // (rule on the sources, the same rule on the joined value `j`), for two sources
+            // and for three (the third the first again).
+            let mut pairs: Vec<(RelabelConfig, RelabelConfig, usize)> = Vec::new();
+            let keeps = [
+                (2, vec!["kube;true", "Pod;x;y|a;a|;", "a", ";"]),
+                (3, vec!["a;;a", "kube;true;kube", "Pod;x;y;Pod"]),
+            ];
+            for (n, pats) in keeps {
+                let src: &[&str] = if n == 2 {
+                    &["a", "b"]
+                } else {
+                    &["a", "b", "a"]
+                };
+                for pat in pats {
+                    for action in [Action::Keep, Action::Drop] {
+                        let multi = RelabelConfig::new(action)
+                            .source_labels(src.to_vec())
+                            .separator(sep)
+                            .regex(pat);
+                        let one = RelabelConfig::new(action).source_labels(["j"]).regex(pat);
+                        pairs.push((multi, one, n));
+                    }
+                }
+            }
+            let prefixes = [
+                (2, vec!["Pod;", "Pod", "", "a;", "x;y;"]),
+                (3, vec!["Pod;x", "a;;", "kube;true;"]),
+            ];
+            for (n, ps) in prefixes {
+                let src: &[&str] = if n == 2 {
+                    &["a", "b"]
+                } else {
+                    &["a", "b", "a"]
+                };
+                for prefix in ps {
+                    for wild in ["(.*)", "(.+)"] {
+                        let re = format!("{}{wild}", regex_syntax::escape(prefix));
+                        let rule = |src: &[&str]| {
+                            RelabelConfig::new(Action::Replace)
+                                .source_labels(src.to_vec())
+                                .separator(sep)
+                                .regex(re.as_str())
+                                .target_label("t")
+                                .replacement("${1}")
+                        };
+                        pairs.push((rule(src), rule(&["j"]), n));
+                    }
+                }
+            }
+            let compiled: Vec<(Relabeler, Relabeler, usize, String)> = pairs
+                .iter()
+                .map(|(multi, one, n)| {
+                    (
+                        Relabeler::new(std::slice::from_ref(multi), Options::PROMETHEUS).unwrap(),
+                        Relabeler::new(std::slice::from_ref(one), Options::PROMETHEUS).unwrap(),
+                        *n,
+                        format!("{multi:?}"),
+                    )
+                })
+                .collect();
+            for v1 in values {
+                for v2 in values {
+                    for (multi, one, n, what) in &compiled {
+                        let joined = if *n == 2 {
+                            format!("{v1}{sep}{v2}")
+                        } else {
+                            format!("{v1}{sep}{v2}{sep}{v1}")
+                        };
+                        let input =
+                            Labels::from_pairs([("a", v1), ("b", v2), ("j", joined.as_str())]);
+                        assert_eq!(
+                            multi
+                                .process(&input)
+                                .map(|l| l.get("t").map(str::to_string)),
+                            one.process(&input).map(|l| l.get("t").map(str::to_string)),
+                            "{what} on {joined:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// `replace` of a literal on a `(.*)`-shaped regex sets it without capture spans.
+    #[test]
+    fn literal_replacement_on_wildcards() {
+        let cases: [(&str, &str, &str, Options, Option<&str>); 7] = [
+            ("", "(.*)", "v", Options::PROMETHEUS, Some("v")),
+            ("", "(.+)", "v", Options::PROMETHEUS, Some("old")),
+            ("x", "(.+)", "v", Options::PROMETHEUS, Some("v")),
+            ("a\nb", "(.*)", "v", Options::PROMETHEUS, Some("v")),
+            ("a\nb", "(.*)", "v", Options::PROMETHEUS2, Some("old")),
+            ("x", "^(.*)$", "", Options::PROMETHEUS, None),
+            ("x", "(x)", "v", Options::PROMETHEUS, Some("v")),
+        ];
+        for (src, re, lit, opts, want) in cases {
+            let r = Relabeler::new(
+                &[RelabelConfig::new(Action::Replace)
+                    .source_labels(["s"])
+                    .regex(re)
+                    .target_label("t")
+                    .replacement(lit)],
+                opts,
+            )
+            .unwrap();
+            let out = r
+                .process(&Labels::from_pairs([("s", src), ("t", "old")]))
+                .unwrap();
+            assert_eq!(out.get("t"), want, "{src:?} {re:?} {lit:?}");
         }
     }
 

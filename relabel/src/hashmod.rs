@@ -124,20 +124,39 @@ pub(crate) fn md5_tail(data: &[u8]) -> u64 {
         compress(&mut state, &b);
     }
     let rest = blocks.remainder();
+    let bits = (data.len() as u64).wrapping_mul(8);
+    if rest.len() < 56 {
+        // The usual short value: the last bytes, 0x80, zeros and the length in bits
+        // (little-endian) fill one block, built in place.
+        let mut b = [0u8; 64];
+        if let Some(head) = b.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
+        }
+        if let Some(end) = b.get_mut(rest.len()) {
+            *end = 0x80;
+        }
+        b[56..].copy_from_slice(&bits.to_le_bytes());
+        compress(&mut state, &b);
+        return tail_of(&state);
+    }
     // The last bytes, 0x80, zeros, then the length in bits (little-endian): one block, or two
     // when the length does not fit after the last bytes.
     let mut last = [0u8; 128];
     last[..rest.len()].copy_from_slice(rest);
     last[rest.len()] = 0x80;
     let n = if rest.len() < 56 { 64 } else { 128 };
-    let bits = (data.len() as u64).wrapping_mul(8);
     last[n - 8..n].copy_from_slice(&bits.to_le_bytes());
     for block in last[..n].chunks_exact(64) {
         let mut b = [0u8; 64];
         b.copy_from_slice(block);
         compress(&mut state, &b);
     }
-    // Digest bytes 8..16 are words c and d, each little-endian.
+    tail_of(&state)
+}
+
+/// Digest bytes 8..16 (words c and d, each little-endian), read big-endian.
+#[inline]
+fn tail_of(state: &[u32; 4]) -> u64 {
     let mut tail = [0u8; 8];
     tail[..4].copy_from_slice(&state[2].to_le_bytes());
     tail[4..].copy_from_slice(&state[3].to_le_bytes());

@@ -38,19 +38,25 @@
 //!
 //! Speed: the input stays borrowed and sorted, and labels set by rules go to a short list, as
 //! in Prometheus' `labels.Builder`; the fixed names the rules read are found in the input in
-//! one pass per label set. The joined value of one source label is borrowed, not copied.
-//! `(.*)`, `literal(.*)` and `(a|b)`-shaped regexes find their group without the regex engine,
-//! matches use [`lookout_model::GoRegex`]'s literal, set, prefix and suffix strategies plus
-//! alternations of `literal.*` branches, and leading `keep`/`drop` rules on `__name__` run
-//! before the input is unpacked. When no rule needs the whole label list (no `labelmap`,
-//! `labelkeep`, templated target, or `labeldrop` other than of a fixed set of names; the usual
-//! target and metric relabel configs), the packed input is decoded once
-//! ([`lookout_model::Labels::index_scan`]), the labels the rules name are picked out of it by
-//! length and last word while the same walk notes where each label a rule may add would go,
-//! every key's state lives in one slot per key, and the result is the input with the changed
-//! labels spliced in by position ([`lookout_model::LabelIndex::splice`], which needs no second
-//! walk over the encoding). A
-//! label set costs one allocation (the result), none when nothing changed or it was dropped.
+//! one pass per label set. The joined value of one source label is borrowed, not copied, and
+//! rules over several sources whose regex is a set of literals or `literal(.*)` compare the
+//! sources piece by piece instead of joining them. `(.*)`, `literal(.*)` and `(a|b)`-shaped
+//! regexes find their group without the regex engine (a `(.*)` copy to a fixed target is one
+//! slot-to-slot step), matches use [`lookout_model::GoRegex`]'s strategies plus in-line
+//! comparisons for small literal sets and alternations of `literal.*` branches, and leading
+//! `keep`/`drop` rules on `__name__` run before the input is unpacked. When no rule needs the
+//! whole label list (no `labelmap`, `labelkeep`, templated target, or `labeldrop` other than
+//! of a fixed set of names; the usual target and metric relabel configs), the packed input is
+//! decoded once ([`lookout_model::Labels::index_scan`]), the labels the rules name are picked
+//! out of it with a collision-free table of up to 48 names (one probe by length and last word,
+//! then one comparison of the rest) while the same walk notes where each label a rule may add
+//! would go (skipped when every such label is also read by a rule, as metric relabeling's
+//! `__name__` rename, and searched for only if needed), every key's state lives in one slot
+//! per key, and the result is the input with the changed labels spliced in by position
+//! ([`lookout_model::LabelIndex::splice`], which needs no second walk over the encoding).
+//! Per-call buffers live in a per-thread scratch space used in place; only the few that hold
+//! borrowed labels move in and out. A label set costs one allocation (the result), none when
+//! nothing changed or it was dropped.
 //! `hashmod` hashes with a one-shot MD5 (`hashmod.rs`, checked against the `md-5` crate).
 //!
 //! YAML is read with `serde-saphyr`: pure Rust with `unsafe` forbidden, fuzzed and panic-free

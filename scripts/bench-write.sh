@@ -21,4 +21,4 @@ echo "== promtool tsdb bench write (uptime: $(uptime | sed 's/.*load/load/'))"
   "$promtool" tsdb bench write --out="$work/out" "$shared/datasets/metrics/20kseries.json" \
   2>&1 | grep -E 'samples/sec|total samples|ingestScrapes|promtool:'
 echo "== lookout (uptime: $(uptime | sed 's/.*load/load/'))"
-cargo bench -q -p lookout-benches --bench tsdb -- nomatch 2>&1 | grep -E '^(head/full|wal/)'
+cargo bench -q -p lookout-benches --bench tsdb -- head/full_workload 2>&1 | grep -E '^(head/full|wal/)'

@@ -33,7 +33,8 @@
 //!
 //! Outside criterion the run prints the full `promtool tsdb bench write` workload
 //! (10,000 series × 3,000 scrapes) in samples/s, WAL replay samples/s, head heap bytes per series
-//! (counting allocator) and bytes per sample.
+//! (counting allocator) and bytes per sample, unless a filter is given that names neither
+//! `head/full_workload` nor `wal/replay` (`-- head/full_workload` runs only that part).
 
 use lookout_benches::CountingAlloc;
 use std::path::Path;
@@ -466,6 +467,20 @@ fn bench_load_wal(c: &mut Criterion) {
 }
 
 fn bench_full(_c: &mut Criterion) {
+    // Takes a minute: runs only when no filter is given or a filter names it.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+        .collect();
+    if !filters.is_empty()
+        && !filters.iter().any(|f| {
+            ["head/full_workload", "wal/replay"]
+                .iter()
+                .any(|n| n.contains(f.as_str()))
+        })
+    {
+        return;
+    }
     let Some(labels) = label_sets(10_000) else {
         return;
     };

@@ -4,16 +4,21 @@
 
 use libfuzzer_sys::fuzz_target;
 use lookout_model::{SampleIterator, ValueKind};
-use lookout_tsdb::{decode_xor, ChunkFlavor, XorChunk, XorIterator};
+use lookout_tsdb::{decode_xor, decode_xor_into, ChunkFlavor, XorChunk, XorIterator};
 
 fuzz_target!(|data: &[u8]| {
-    // 1. The bytes as a chunk.
+    // 1. The bytes as a chunk; the batch decoder gives the same samples and error.
     let mut it = XorIterator::new(data);
-    let mut n = 0;
+    let mut want = Vec::new();
     while it.next() == ValueKind::Float {
-        n += 1;
+        want.push((it.at().t, it.at().v.to_bits()));
     }
-    assert!(n <= it.num_samples());
+    assert!(want.len() <= it.num_samples());
+    let mut out = Vec::new();
+    let err = decode_xor_into(data, &mut out);
+    let got: Vec<(i64, u64)> = out.iter().map(|s| (s.t, s.v.to_bits())).collect();
+    assert_eq!(got, want);
+    assert_eq!(err.is_some(), it.err().is_some());
     let mut it = XorIterator::new(data);
     let _ = it.seek(i64::from_le_bytes([0x55; 8]));
     // 2. The bytes as samples: 16 bytes each (t delta, value bits).

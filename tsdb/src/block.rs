@@ -235,6 +235,15 @@ impl ChunkReader {
     /// after checking its CRC.
     #[inline]
     pub fn chunk(&self, chunk_ref: u64) -> Result<(u8, &[u8])> {
+        let (enc, data, len) = self.chunk_ext(chunk_ref)?;
+        Ok((enc, data.get(..len).unwrap_or(data)))
+    }
+
+    /// [`ChunkReader::chunk`] with up to 8 bytes of the file after the data (its CRC, the next
+    /// chunk) left on the slice for decoders reading ahead: the encoding byte, the data and
+    /// those bytes, and the length of the data.
+    #[inline]
+    pub(crate) fn chunk_ext(&self, chunk_ref: u64) -> Result<(u8, &[u8], usize)> {
         let seg = (chunk_ref >> 32) as usize;
         let off = (chunk_ref & 0xFFFF_FFFF) as usize;
         let Some((path, b)) = self.files.get(seg) else {
@@ -262,7 +271,9 @@ impl ChunkReader {
         if crc32c::crc32c(enc_and_data) != crc {
             return Err(corrupt(path, start, "chunk checksum mismatch"));
         }
-        Ok((enc_and_data[0], &enc_and_data[1..]))
+        let ext = b.get(start + 1..).unwrap_or_default();
+        let ext = ext.get(..len.saturating_add(8)).unwrap_or(ext);
+        Ok((enc_and_data[0], ext, len))
     }
 }
 

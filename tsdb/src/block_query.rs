@@ -12,7 +12,7 @@ use lookout_model::{
 use crate::block::{Block, ChunkMeta, ChunkReader};
 use crate::error::Error;
 use crate::index::{labels_from_index, SymbolCache};
-use crate::xor::{decode_xor_append, xor_num_samples};
+use crate::xor::{decode_xor_append_in, xor_num_samples};
 
 /// One series of a block query: labels, the chunks meeting the range, deleted intervals.
 #[derive(Debug)]
@@ -117,7 +117,7 @@ impl BlockIter<'_> {
             if c.maxt < target {
                 continue;
             }
-            let (enc, data) = self.reader.chunk(c.chunk_ref)?;
+            let (enc, data, len) = self.reader.chunk_ext(c.chunk_ref)?;
             if enc == 2 || enc == 3 {
                 // Native histograms (integer, float): this reader yields floats only, and ends
                 // the series at the first histogram chunk, as promtool 2.42's dump loop does.
@@ -131,18 +131,20 @@ impl BlockIter<'_> {
                 });
             }
             self.buf.clear();
-            self.pending = decode_xor_append(data, &mut self.buf).0;
+            let (err, increasing) = decode_xor_append_in(data, len, &mut self.buf);
+            self.pending = err;
             self.pos = 0;
             self.cur_maxt = c.maxt;
-            self.end = self.clean_run();
+            self.end = self.clean_run(increasing);
             return Ok(true);
         }
         Ok(false)
     }
 
     /// The length of the buffer's prefix that needs no per-sample check: strictly
-    /// increasing, at most `maxt`, clear of every deleted interval.
-    fn clean_run(&self) -> usize {
+    /// increasing, at most `maxt`, clear of every deleted interval. `increasing` says the
+    /// decoder found the whole buffer strictly increasing (false: unknown).
+    fn clean_run(&self, increasing: bool) -> usize {
         let (Some(first), Some(last)) = (self.buf.first(), self.buf.last()) else {
             return 0;
         };
@@ -159,10 +161,11 @@ impl BlockIter<'_> {
             self.buf.partition_point(|s| s.t <= self.maxt)
         };
         let run = &self.buf[..n];
-        let increasing = run
-            .iter()
-            .zip(run.iter().skip(1))
-            .fold(true, |ok, (a, b)| ok & (a.t < b.t));
+        let increasing = increasing
+            || run
+                .iter()
+                .zip(run.iter().skip(1))
+                .fold(true, |ok, (a, b)| ok & (a.t < b.t));
         // `partition_point` presumes sorted times: check the run's last one too.
         if increasing && run.last().is_none_or(|s| s.t <= self.maxt) {
             n
@@ -257,14 +260,14 @@ impl BlockIter<'_> {
             return Direct::NotTaken;
         }
         // Errors and other encodings: `open_next` reports them.
-        let Ok((1, data)) = self.reader.chunk(c.chunk_ref) else {
+        let Ok((1, data, len)) = self.reader.chunk_ext(c.chunk_ref) else {
             return Direct::NotTaken;
         };
-        if xor_num_samples(data).map_or(true, |n| n > left) {
+        if xor_num_samples(data.get(..len).unwrap_or(data)).map_or(true, |n| n > left) {
             return Direct::NotTaken;
         }
         let start = out.len();
-        let (err, increasing) = decode_xor_append(data, out);
+        let (err, increasing) = decode_xor_append_in(data, len, out);
         let clean = match (err.is_none() && increasing, out.get(start), out.last()) {
             (true, Some(first), Some(last)) => {
                 first.t >= target
@@ -293,7 +296,7 @@ impl BlockIter<'_> {
             .extend_from_slice(out.get(start..).unwrap_or_default());
         out.truncate(start);
         self.pending = err;
-        self.end = self.clean_run();
+        self.end = self.clean_run(increasing);
         Direct::Buffered(target)
     }
 }

@@ -108,18 +108,44 @@ pub(crate) struct SeriesData {
     next_at: i64,
     // The newest appended sample (t, value bits).
     last: Option<(i64, u64)>,
-    // Samples and creations of uncommitted appenders; such a series is never collected.
-    // Kept under the series lock the appender takes anyway, so it costs no atomic operation.
-    pending: u32,
 }
 
 #[derive(Debug)]
+// In this order: the time an append checks, the id the WAL record takes and the lock word
+// mostly share a cache line with the `Arc`'s counts, which commit reads ahead (see
+// `Appender::commit`).
+#[repr(C)]
 pub(crate) struct MemSeries {
+    // The newest sample's time as `data` has it (`i64::MIN` before the first), for the check
+    // at append without the lock (see `Appender::push`).
+    last_t: AtomicI64,
     pub(crate) id: u64,
+    pub(crate) data: Mutex<SeriesData>,
     pub(crate) labels: Labels,
     // Whether a series record for it has been written to the WAL.
     logged: AtomicBool,
-    pub(crate) data: Mutex<SeriesData>,
+}
+
+impl MemSeries {
+    /// Publishes the newest sample's time after appends under the lock.
+    #[inline]
+    fn publish_last(&self, d: &SeriesData) {
+        if let Some((t, _)) = d.last {
+            self.last_t.store(t, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A series that nothing but the head's two registries holds (no appender, no reader) may
+/// be collected.
+const REGISTRY_REFS: usize = 2;
+
+/// The head's hash of a label set, keying its series registry (any good hash will do: it is
+/// never stored or compared with Prometheus').
+#[inline]
+fn series_hash(labels: &Labels) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(labels)
 }
 
 /// Prometheus' `rangeForTimestamp`: the end of the chunk-range window holding `t`.
@@ -147,7 +173,6 @@ impl SeriesData {
             open: None,
             next_at: i64::MIN,
             last: None,
-            pending: 0,
         }
     }
 
@@ -208,7 +233,7 @@ impl SeriesData {
     /// put into the open chunk without cutting it, with the checks per sample reduced to
     /// compares; returns how many it took (the caller goes on with `append_with`).
     #[inline(always)]
-    fn append_run(&mut self, run: &[(i64, f64)], opts: &HeadOptions) -> usize {
+    fn append_run(&mut self, run: &[Pending], opts: &HeadOptions) -> usize {
         let (Some(c), Some((mut lt, mut lv))) = (&mut self.open, self.last) else {
             return 0;
         };
@@ -216,7 +241,7 @@ impl SeriesData {
         let next_at = self.next_at;
         let n0 = c.chunk.num_samples();
         let mut taken = 0;
-        for (i, &(t, v)) in run.iter().enumerate() {
+        for (i, &Pending { t, v, .. }) in run.iter().enumerate() {
             let n = n0 + i;
             if t <= lt || t >= next_at || n == spc / 4 || n >= spc * 2 {
                 break;
@@ -251,6 +276,8 @@ impl SeriesData {
                 t >= self.next_at || n >= spc * 2
             }
         };
+        // The next chunk starts with room for as many bytes as the last one took.
+        let room = self.open.as_ref().map_or(0, |c| c.chunk.bytes().len());
         if cut {
             let mapper = match cut_to {
                 Cut::Close(m) => m,
@@ -280,10 +307,34 @@ impl SeriesData {
             self.next_at = range_end(t, opts.chunk_range);
         }
         self.open.get_or_insert_with(|| OpenChunk {
-            chunk: XorChunk::with_flavor(opts.flavor),
+            chunk: XorChunk::with_flavor_and_room(opts.flavor, room),
             mint: t,
             maxt: t,
         })
+    }
+}
+
+/// Writes chunks completed on the heap to `chunks_head/` with one write and puts the
+/// mapped views in their place (a chunk that truncation released meanwhile is skipped).
+#[cold]
+#[inline(never)]
+fn map_cuts(m: &ChunkDiskMapper, cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)>) {
+    let chunks: Vec<(u64, i64, i64, &[u8])> = cuts
+        .iter()
+        .map(|(s, lo, hi, data)| (s.id, *lo, *hi, &data[..]))
+        .collect();
+    let mut views = Vec::new();
+    m.write_many(&chunks, &mut views);
+    drop(chunks);
+    for ((s, lo, _, _), view) in cuts.into_iter().zip(views) {
+        let Some(view) = view else {
+            continue;
+        };
+        // Chunk start times are unique within a series.
+        let mut d = s.data.lock();
+        if let Some(c) = d.closed.iter_mut().rev().find(|c| c.mint == lo) {
+            c.data = view;
+        }
     }
 }
 
@@ -303,9 +354,79 @@ const STRIPES: usize = 4096;
 
 /// Series by stable label hash; a list per hash resolves collisions.
 type HashStripe = FxHashMap<u64, Vec<Arc<MemSeries>>>;
-/// Series by reference: stripe `id % STRIPES` holds series `id` at index `id / STRIPES`
-/// (references are dense, so this is a plain vector lookup).
-type IdStripe = Vec<Option<Arc<MemSeries>>>;
+/// Series by reference: stripe `id % STRIPES` holds series `id` at index `id / STRIPES`, in a
+/// vector while the references are dense (as heads hand them out: a plain vector lookup), in a
+/// map once they are not (a replayed WAL may use references far apart).
+#[derive(Debug)]
+enum IdStripe {
+    Dense {
+        slots: Vec<Option<Arc<MemSeries>>>,
+        live: usize,
+    },
+    Sparse(FxHashMap<usize, Arc<MemSeries>>),
+}
+
+impl Default for IdStripe {
+    fn default() -> Self {
+        IdStripe::Dense {
+            slots: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
+impl IdStripe {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&Arc<MemSeries>> {
+        match self {
+            IdStripe::Dense { slots, .. } => slots.get(i).and_then(Option::as_ref),
+            IdStripe::Sparse(m) => m.get(&i),
+        }
+    }
+
+    fn insert(&mut self, i: usize, s: Arc<MemSeries>) {
+        match self {
+            IdStripe::Dense { slots, live } => {
+                if i >= slots.len() {
+                    // Geometric growth while at least a quarter of the slots would be used.
+                    let n = (i + 1).max(slots.len() * 2);
+                    if n > 64 && n > 4 * (*live + 1) {
+                        let m: FxHashMap<usize, Arc<MemSeries>> = std::mem::take(slots)
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(k, s)| Some((k, s?)))
+                            .chain([(i, s)])
+                            .collect();
+                        *self = IdStripe::Sparse(m);
+                        return;
+                    }
+                    slots.resize(n, None);
+                }
+                if let Some(slot) = slots.get_mut(i) {
+                    if slot.replace(s).is_none() {
+                        *live += 1;
+                    }
+                }
+            }
+            IdStripe::Sparse(m) => {
+                m.insert(i, s);
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        match self {
+            IdStripe::Dense { slots, live } => {
+                if slots.get_mut(i).and_then(Option::take).is_some() {
+                    *live -= 1;
+                }
+            }
+            IdStripe::Sparse(m) => {
+                m.remove(&i);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
@@ -391,6 +512,8 @@ pub struct Head {
     samples: AtomicU64,
     dropped: AtomicU64,
     wal: Option<Mutex<WalState>>,
+    /// WAL writes that failed after marking series logged (see `Appender::log`).
+    log_failures: AtomicU64,
     mapper: Option<ChunkDiskMapper>,
     /// Open appenders that hold samples, with the oldest time each may append.
     appenders: Mutex<OpenAppenders>,
@@ -455,14 +578,11 @@ impl Head {
             samples: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             wal: None,
+            log_failures: AtomicU64::new(0),
             mapper: None,
             appenders: Mutex::default(),
             appender_done: Condvar::new(),
         }
-    }
-
-    fn mapper_for(&self, s: &MemSeries) -> Option<(&ChunkDiskMapper, u64)> {
-        self.mapper.as_ref().map(|m| (m, s.id))
     }
 
     /// Opens a head over data directory `dir` (created if missing): replays `dir/wal`
@@ -562,7 +682,7 @@ impl Head {
 
     /// The series reference of `labels`, if the head has the series.
     pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
-        let h = labels.stable_hash();
+        let h = series_hash(labels);
         let stripe = self.by_hash[h as usize % STRIPES].read();
         stripe
             .get(&h)?
@@ -605,7 +725,7 @@ impl Head {
         self.by_id[id as usize % STRIPES]
             .read()
             .get(id as usize / STRIPES)
-            .and_then(Option::clone)
+            .cloned()
     }
 
     /// Finds or creates the series; `with_id` forces the id (WAL replay). Returns the series
@@ -615,7 +735,19 @@ impl Head {
         labels: &Labels,
         with_id: Option<u64>,
     ) -> Result<(Arc<MemSeries>, bool)> {
-        let h = labels.stable_hash();
+        self.get_or_create_hashed(labels, series_hash(labels), with_id, true)
+    }
+
+    /// [`get_or_create`](Self::get_or_create) with the labels' [`series_hash`] at hand; a
+    /// created series is added to the postings only if `index` (WAL replay indexes the series
+    /// it creates in bulk, see [`index_bulk`](Self::index_bulk)).
+    fn get_or_create_hashed(
+        &self,
+        labels: &Labels,
+        h: u64,
+        with_id: Option<u64>,
+        index: bool,
+    ) -> Result<(Arc<MemSeries>, bool)> {
         {
             let stripe = self.by_hash[h as usize % STRIPES].read();
             if let Some(s) = stripe
@@ -651,18 +783,16 @@ impl Head {
             id,
             labels: labels.clone(),
             logged: AtomicBool::new(with_id.is_some()),
+            last_t: AtomicI64::new(i64::MIN),
             data: Mutex::new(SeriesData::new()),
         });
         list.push(s.clone());
         {
-            let mut stripe = self.by_id[id as usize % STRIPES].write();
-            let i = id as usize / STRIPES;
-            if stripe.len() <= i {
-                stripe.resize(i + 1, None);
-            }
-            stripe[i] = Some(s.clone());
+            self.by_id[id as usize % STRIPES]
+                .write()
+                .insert(id as usize / STRIPES, s.clone());
         }
-        {
+        if index {
             let mut p = self.postings.write();
             p.all.insert(id32);
             for l in labels.iter() {
@@ -685,6 +815,112 @@ impl Head {
         Ok((s, true))
     }
 
+    /// Adds series created without postings to the index at once: the ids go to one bitmap
+    /// per label pair in ascending order (appends, no searches), and each name's values are
+    /// sorted once into a map built from sorted entries. Consecutive series mostly share label
+    /// names and many values, so a label that equals the previous series' label at the same
+    /// position takes no lookup at all.
+    fn index_bulk(&self, mut series: Vec<Arc<MemSeries>>) {
+        if series.is_empty() {
+            return;
+        }
+        series.sort_unstable_by_key(|s| s.id);
+        // Label names, each with its values and their bitmaps (indexes into `lists`).
+        let mut names: Vec<(&str, FxHashMap<&str, usize>)> = Vec::new();
+        let mut name_at: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut lists: Vec<RoaringBitmap> = Vec::new();
+        // By label position: the previous series' (name, value, list).
+        let mut prev: Vec<(usize, &str, usize)> = Vec::new();
+        let mut ids = Vec::with_capacity(series.len());
+        for s in &series {
+            let Ok(id) = u32::try_from(s.id) else {
+                continue;
+            };
+            ids.push(id);
+            for (j, l) in s.labels.iter().enumerate() {
+                let cached = prev.get(j).copied();
+                let list = match cached {
+                    Some((n, v, list))
+                        if v == l.value && names.get(n).is_some_and(|e| e.0 == l.name) =>
+                    {
+                        list
+                    }
+                    _ => {
+                        let n = match cached {
+                            Some((n, _, _)) if names.get(n).is_some_and(|e| e.0 == l.name) => n,
+                            _ => *name_at.entry(l.name).or_insert_with(|| {
+                                names.push((l.name, FxHashMap::default()));
+                                names.len() - 1
+                            }),
+                        };
+                        let Some((_, values)) = names.get_mut(n) else {
+                            continue;
+                        };
+                        let list = *values.entry(l.value).or_insert_with(|| {
+                            lists.push(RoaringBitmap::new());
+                            lists.len() - 1
+                        });
+                        let e = (n, l.value, list);
+                        match prev.get_mut(j) {
+                            Some(p) => *p = e,
+                            None => prev.push(e),
+                        }
+                        list
+                    }
+                };
+                if let Some(bm) = lists.get_mut(list) {
+                    // Ascending ids: an append. (A repeated id, impossible here, would
+                    // already be in the bitmap.)
+                    bm.push(id);
+                }
+            }
+        }
+        let mut p = self.postings.write();
+        let added = RoaringBitmap::from_sorted_iter(ids).unwrap_or_default();
+        if p.all.is_empty() {
+            p.all = added;
+        } else {
+            p.all |= added;
+        }
+        for (name, values) in names {
+            // Sorted by the first 8 bytes as an integer, then by the rest: most comparisons
+            // are one integer compare.
+            let prefix = |v: &str| {
+                let mut b = [0u8; 8];
+                for (d, s) in b.iter_mut().zip(v.bytes()) {
+                    *d = s;
+                }
+                u64::from_be_bytes(b)
+            };
+            let mut vals: Vec<(u64, &str, usize)> =
+                values.into_iter().map(|(v, i)| (prefix(v), v, i)).collect();
+            vals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            let take = |lists: &mut Vec<RoaringBitmap>, i: usize| {
+                lists.get_mut(i).map(std::mem::take).unwrap_or_default()
+            };
+            let map = match p.by_name.get_mut(name) {
+                Some(m) => m,
+                None => p.by_name.entry(name.to_string()).or_default(),
+            };
+            if map.is_empty() {
+                *map = vals
+                    .into_iter()
+                    .map(|(_, v, i)| (v.to_string(), take(&mut lists, i)))
+                    .collect();
+            } else {
+                for (_, v, i) in vals {
+                    let bm = take(&mut lists, i);
+                    match map.get_mut(v) {
+                        Some(have) => *have |= bm,
+                        None => {
+                            map.insert(v.to_string(), bm);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn note_times(&self, mint: i64, maxt: i64) {
         if mint <= maxt {
             self.min_time.fetch_min(mint, Ordering::Relaxed);
@@ -692,13 +928,17 @@ impl Head {
         }
     }
 
-    /// Replays `wal_dir` into the head: one thread reads, decompresses, decodes and groups
-    /// records, this one applies them, with a second applier thread for half the series of
-    /// large sample batches when there is a second core.
+    /// Replays `wal_dir` into the head: one thread reads, decompresses and decodes records,
+    /// maps references to dense replay slots and buckets samples by slot (see `Grouper`),
+    /// this one applies them, with a second applier thread for half the buckets of large
+    /// sample batches when there is a second core. The series replay creates are indexed in
+    /// bulk at the end.
     fn replay(&self, wal_dir: &Path, stats: &mut ReplayStats) -> Result<wal::ReadStats> {
         // Written by this thread for series records only while the second applier is idle.
         let ctx = RwLock::new(ReplayCtx::default());
-        std::thread::scope(|sc| {
+        // Series created by replay, indexed in bulk at the end.
+        let mut created = Vec::new();
+        let res = std::thread::scope(|sc| {
             // Grouped batches are large: a short queue bounds what is in flight.
             let (tx, rx) = std::sync::mpsc::sync_channel::<ReplayMsg>(REPLAY_QUEUE);
             // Applied batches go back to the reader for reuse (at most the queue's worth
@@ -726,6 +966,16 @@ impl Head {
                     }
                     flush(&mut grouper);
                     let _ = tx.send(match record::decode(rec) {
+                        Ok(Record::Series(series)) => {
+                            // Hashed here, off the applier's path.
+                            let slots = series
+                                .iter()
+                                .map(|s| {
+                                    (grouper.slots.assign(s.series_ref), series_hash(&s.labels))
+                                })
+                                .collect();
+                            ReplayMsg::Series(series, slots)
+                        }
                         Ok(r) => ReplayMsg::Record(r),
                         Err(_) => ReplayMsg::Bad,
                     });
@@ -734,8 +984,8 @@ impl Head {
                 flush(&mut grouper);
                 res
             });
-            // With a second core, a second applier takes the odd references of large
-            // batches (see `replay_grouped`).
+            // With a second core, a second applier takes the odd buckets of large batches
+            // (see `replay_grouped`).
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let mut shard_thread = None;
             let shard = (cores > 1).then(|| {
@@ -743,28 +993,16 @@ impl Head {
                 let (done_tx, done_rx) = std::sync::mpsc::channel::<Applied>();
                 let ctx = &ctx;
                 shard_thread = Some(sc.spawn(move || {
+                    let mut sort = BucketSort::default();
                     for g in work_rx {
                         let mut out = Applied::new();
                         let ctx = ctx.read();
-                        let mut start = 0usize;
-                        for (i, &(r, end)) in g.groups.iter().enumerate() {
-                            let range = start..end as usize;
-                            start = end as usize;
-                            if r & 1 == 0 {
-                                continue;
+                        for (b, bucket) in g.buckets.iter().enumerate() {
+                            if b & 1 == 1 {
+                                self.apply_bucket(
+                                    bucket, b, g.shift, &ctx, true, &mut sort, &mut out,
+                                );
                             }
-                            // Unknown references are counted by the main applier.
-                            let Some(ms) = ctx.get(r) else { continue };
-                            if ms.id != r {
-                                out.deferred.push(i);
-                                continue;
-                            }
-                            let (Some(group), Some(seqs)) =
-                                (g.samples.get(range.clone()), g.seq.get(range))
-                            else {
-                                continue;
-                            };
-                            self.apply_group(ms, group, seqs, &mut out);
                         }
                         drop(ctx);
                         // The batch goes back to the reader once both appliers let go of it.
@@ -780,11 +1018,13 @@ impl Head {
                 }
             });
             let mut res = Ok(());
+            let mut sort = BucketSort::default();
             for msg in rx {
                 match msg {
                     ReplayMsg::Samples(g) => {
                         let g = Arc::new(g);
-                        let res_g = self.replay_grouped(&g, &ctx.read(), stats, shard.as_ref());
+                        let res_g =
+                            self.replay_grouped(&g, &ctx.read(), stats, shard.as_ref(), &mut sort);
                         if let Err(e) = res_g {
                             res = Err(e);
                             break;
@@ -793,7 +1033,12 @@ impl Head {
                             let _ = spare_tx.send(g);
                         }
                     }
-                    ReplayMsg::Record(r) => self.replay_record(r, &mut ctx.write(), stats),
+                    ReplayMsg::Series(series, slots) => {
+                        self.replay_series(series, &slots, &mut ctx.write(), &mut created, stats)
+                    }
+                    ReplayMsg::Record(Record::Tombstones(_)) => stats.tombstones += 1,
+                    // Samples records are always grouped; other types are not head data.
+                    ReplayMsg::Record(_) => {}
                     ReplayMsg::Bad => stats.bad_records += 1,
                 }
             }
@@ -806,19 +1051,15 @@ impl Head {
                 .join()
                 .unwrap_or(Err(Error::Config("WAL reader thread panicked")));
             res.and(read)
-        })
+        });
+        self.index_bulk(created);
+        res
     }
 
     /// Appends one series' samples of a batch (in WAL order) under one lock, parking the
     /// chunks they complete in `out` when the head m-maps chunks.
     #[inline]
-    fn apply_group(
-        &self,
-        ms: &Arc<MemSeries>,
-        group: &[(i64, f64)],
-        seqs: &[u32],
-        out: &mut Applied,
-    ) {
+    fn apply_group(&self, ms: &Arc<MemSeries>, group: &[Pending], out: &mut Applied) {
         let mapped = self.mapper.is_some();
         let opts = &self.opts;
         let mut kept = 0u64;
@@ -826,15 +1067,15 @@ impl Head {
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         let mut d = ms.data.lock();
         let mut k = 0;
-        while let Some(&(t, v)) = group.get(k) {
+        while let Some(&Pending { t, v, seq, .. }) = group.get(k) {
             // Runs that need no cut take the short path.
             let took = d.append_run(group.get(k..).unwrap_or_default(), opts);
             if took > 0 {
                 if kept == 0 {
                     lo = t;
                 }
-                if let Some(&(last, _)) = group.get(k + took - 1) {
-                    hi = last;
+                if let Some(last) = group.get(k + took - 1) {
+                    hi = last.t;
                 }
                 kept += took as u64;
                 k += took;
@@ -854,11 +1095,11 @@ impl Head {
                 kept += 1;
             }
             if let Some(c) = parked {
-                let seq = seqs.get(k).copied().unwrap_or(u32::MAX);
                 out.cuts.push((seq, ms.clone(), c));
             }
             k += 1;
         }
+        ms.publish_last(&d);
         drop(d);
         out.kept += kept;
         out.dropped += group.len() as u64 - kept;
@@ -866,54 +1107,93 @@ impl Head {
         out.maxt = out.maxt.max(hi);
     }
 
-    /// Applies samples grouped by series, each series' samples in WAL order: one lock and
-    /// one pass over the series' open chunk per group instead of per sample, which is what
-    /// bounds replay (every sample otherwise takes a locked instruction on a different series,
-    /// cold in cache). Samples of different series commute, so the head ends as a
-    /// sample-by-sample replay leaves it. With a `shard`, a large batch's groups of odd
-    /// references are applied there meanwhile (a series' groups always go to the same
-    /// applier, and the next batch starts when both are done). The chunks cut meanwhile are
-    /// m-mapped afterwards in the order of the samples that cut them, so `chunks_head/` is
-    /// written in WAL order too.
+    /// Sorts a bucket of a batch by slot (a counting sort within the bucket's few slots, in
+    /// cache; stable, so each series' samples stay in WAL order) and applies each series'
+    /// samples with [`apply_group`](Self::apply_group). When `sharded`, a series reached
+    /// through another reference than its own id is left in `out.deferred`.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_bucket(
+        &self,
+        bucket: &[Pending],
+        b: usize,
+        shift: u32,
+        ctx: &ReplayCtx,
+        sharded: bool,
+        sort: &mut BucketSort,
+        out: &mut Applied,
+    ) {
+        if shift == 0 {
+            // One slot per bucket: already a group.
+            if let Some(first) = bucket.first() {
+                self.apply_slot(first.slot, bucket, ctx, sharded, out);
+            }
+            return;
+        }
+        sort.sort(bucket, b, shift);
+        let base = b << shift;
+        let mut start = 0usize;
+        // After the sort, each slot's count is the end of its samples.
+        for (i, &end) in sort.counts.iter().enumerate().take(1 << shift) {
+            let end = end as usize;
+            if end > start {
+                if let Some(group) = sort.sorted.get(start..end) {
+                    self.apply_slot((base + i) as u32, group, ctx, sharded, out);
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// Applies one series' samples of a batch (see [`apply_bucket`](Self::apply_bucket)).
+    #[inline]
+    fn apply_slot(
+        &self,
+        slot: u32,
+        group: &[Pending],
+        ctx: &ReplayCtx,
+        sharded: bool,
+        out: &mut Applied,
+    ) {
+        match ctx.get(slot) {
+            None => out.dropped += group.len() as u64,
+            Some((r, ms)) if sharded && ms.id != *r => {
+                out.deferred.push((slot, group.to_vec()));
+            }
+            Some((_, ms)) => self.apply_group(ms, group, out),
+        }
+    }
+
+    /// Applies a batch, bucket by bucket, each series' samples in WAL order: one lock and
+    /// one pass over the series' open chunk per series and batch instead of per sample, which
+    /// is what bounds replay (every sample otherwise takes a locked instruction on a
+    /// different series, cold in cache). Samples of different series commute, so the head
+    /// ends as a sample-by-sample replay leaves it. With a `shard`, a large batch's odd
+    /// buckets are applied there meanwhile (a series' samples are all in one bucket, so
+    /// always go to the same applier, and the next batch starts when both are done); a
+    /// series reached through two references is applied here once the shard is done, so no
+    /// series is ever appended to by both. The chunks cut meanwhile are m-mapped afterwards
+    /// in the order of the samples that cut them, so `chunks_head/` is written in WAL order
+    /// too.
     fn replay_grouped(
         &self,
         g: &Arc<GroupedSamples>,
         ctx: &ReplayCtx,
         stats: &mut ReplayStats,
         shard: Option<&Shard>,
+        sort: &mut BucketSort,
     ) -> Result<()> {
         let mut out = Applied::new();
-        let total = g.groups.last().map_or(0, |&(_, end)| end as usize);
-        let shard = shard.filter(|_| total >= SHARD_MIN);
+        let shard = shard.filter(|_| g.n >= SHARD_MIN);
         if let Some(sh) = shard {
             if sh.work.send(g.clone()).is_err() {
                 return Err(Error::Config("WAL replay thread stopped"));
             }
         }
         let sharded = shard.is_some();
-        // With a shard: this thread takes the even references, the shard the odd ones, each
-        // only where the reference is the series' own id; the others (a series reached
-        // through two references) are applied here once the shard is done, so no series is
-        // ever appended to by both.
-        let mut deferred: Vec<usize> = Vec::new();
-        let group_at = |i: usize| {
-            let start = i
-                .checked_sub(1)
-                .and_then(|p| g.groups.get(p))
-                .map_or(0, |&(_, end)| end as usize);
-            let end = g.groups.get(i).map_or(start, |&(_, end)| end as usize);
-            (
-                g.samples.get(start..end).unwrap_or_default(),
-                g.seq.get(start..end).unwrap_or_default(),
-            )
-        };
-        for (i, &(r, _)) in g.groups.iter().enumerate() {
-            let (group, seqs) = group_at(i);
-            match ctx.get(r) {
-                None => out.dropped += group.len() as u64,
-                Some(_) if sharded && r & 1 == 1 => {}
-                Some(ms) if sharded && ms.id != r => deferred.push(i),
-                Some(ms) => self.apply_group(ms, group, seqs, &mut out),
+        out.dropped += g.unknown;
+        for (b, bucket) in g.buckets.iter().enumerate() {
+            if !(sharded && b & 1 == 1) {
+                self.apply_bucket(bucket, b, g.shift, ctx, sharded, sort, &mut out);
             }
         }
         if let Some(sh) = shard {
@@ -925,19 +1205,13 @@ impl Head {
             out.mint = out.mint.min(theirs.mint);
             out.maxt = out.maxt.max(theirs.maxt);
             out.cuts.append(&mut theirs.cuts);
+            let mut deferred = std::mem::take(&mut out.deferred);
             deferred.append(&mut theirs.deferred);
-            deferred.sort_unstable();
-            for i in deferred {
-                let (group, seqs) = group_at(i);
-                if let Some(ms) = g.groups.get(i).and_then(|&(r, _)| ctx.get(r)) {
-                    self.apply_group(ms, group, seqs, &mut out);
+            deferred.sort_by_key(|d| d.0);
+            for (slot, group) in deferred {
+                if let Some((_, ms)) = ctx.get(slot) {
+                    self.apply_group(ms, &group, &mut out);
                 }
-            }
-        }
-        for (seq, s) in &g.other {
-            match ctx.get(s.series_ref) {
-                None => out.dropped += 1,
-                Some(ms) => self.apply_group(ms, &[(s.t, s.v)], &[*seq], &mut out),
             }
         }
         stats.samples += out.kept;
@@ -949,10 +1223,18 @@ impl Head {
             // A series' own chunks are closed in the order they were cut, so its closed list
             // stays in time order.
             out.cuts.sort_unstable_by_key(|c| c.0);
-            for (_, ms, c) in out.cuts {
-                let data = match m.write(ms.id, c.mint, c.maxt, c.chunk.bytes()) {
-                    Ok((_, view)) => view,
-                    Err(_) => ChunkData::heap(c.chunk.into_bytes()),
+            let chunks: Vec<(u64, i64, i64, &[u8])> = out
+                .cuts
+                .iter()
+                .map(|(_, ms, c)| (ms.id, c.mint, c.maxt, c.chunk.bytes()))
+                .collect();
+            let mut views = Vec::new();
+            m.write_many(&chunks, &mut views);
+            drop(chunks);
+            for ((_, ms, c), view) in out.cuts.into_iter().zip(views) {
+                let data = match view {
+                    Some(view) => view,
+                    None => ChunkData::heap(c.chunk.into_bytes()),
                 };
                 ms.data.lock().closed.push(ClosedChunk {
                     mint: c.mint,
@@ -964,44 +1246,28 @@ impl Head {
         Ok(())
     }
 
-    fn replay_record(&self, rec: Record, ctx: &mut ReplayCtx, stats: &mut ReplayStats) {
-        match rec {
-            Record::Series(series) => {
-                for s in series {
-                    match self.get_or_create(&s.labels, Some(s.series_ref)) {
-                        Ok((ms, created)) => {
-                            if created {
-                                stats.series += 1;
-                            }
-                            ctx.insert(s.series_ref, ms);
-                        }
-                        Err(_) => stats.bad_records += 1,
+    /// Creates (or finds) the series of a series record; `slots` are the replay slots the
+    /// reader gave their references, with their hashes. Created series are added to
+    /// `created`, to be indexed in bulk.
+    fn replay_series(
+        &self,
+        series: Vec<record::RefSeries>,
+        slots: &[(u32, u64)],
+        ctx: &mut ReplayCtx,
+        created: &mut Vec<Arc<MemSeries>>,
+        stats: &mut ReplayStats,
+    ) {
+        for (s, &(slot, h)) in series.iter().zip(slots) {
+            match self.get_or_create_hashed(&s.labels, h, Some(s.series_ref), false) {
+                Ok((ms, new)) => {
+                    if new {
+                        stats.series += 1;
+                        created.push(ms.clone());
                     }
+                    ctx.insert(slot, s.series_ref, ms);
                 }
+                Err(_) => stats.bad_records += 1,
             }
-            Record::Samples(samples) => {
-                let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-                for s in samples {
-                    let Some(ms) = ctx.get(s.series_ref) else {
-                        stats.dropped += 1;
-                        continue;
-                    };
-                    if ms
-                        .data
-                        .lock()
-                        .append(s.t, s.v, &self.opts, self.mapper_for(ms))
-                    {
-                        stats.samples += 1;
-                        mint = mint.min(s.t);
-                        maxt = maxt.max(s.t);
-                    } else {
-                        stats.dropped += 1;
-                    }
-                }
-                self.note_times(mint, maxt);
-            }
-            Record::Tombstones(_) => stats.tombstones += 1,
-            _ => {}
         }
     }
 
@@ -1026,7 +1292,12 @@ impl Head {
                         d.open = None;
                         stats.chunks_removed += 1;
                     }
-                    let collect = d.closed.is_empty() && d.open.is_none() && d.pending == 0;
+                    // An uncommitted appender (or a reader) holds the series: kept. Checked
+                    // under the stripe's write lock, so no appender finds it by labels
+                    // meanwhile.
+                    let collect = d.closed.is_empty()
+                        && d.open.is_none()
+                        && Arc::strong_count(s) <= REGISTRY_REFS;
                     drop(d);
                     if collect {
                         removed.push(s.clone());
@@ -1041,12 +1312,9 @@ impl Head {
         if !removed.is_empty() {
             let mut p = self.postings.write();
             for s in &removed {
-                if let Some(slot) = self.by_id[s.id as usize % STRIPES]
+                self.by_id[s.id as usize % STRIPES]
                     .write()
-                    .get_mut(s.id as usize / STRIPES)
-                {
-                    *slot = None;
-                }
+                    .remove(s.id as usize / STRIPES);
                 let Ok(id32) = u32::try_from(s.id) else {
                     continue;
                 };
@@ -1198,7 +1466,10 @@ impl Head {
 /// What the WAL reader thread hands the applier during replay, in WAL order.
 #[derive(Debug)]
 enum ReplayMsg {
-    /// A record other than samples.
+    /// A series record, with the replay slot (see [`Slots`]) and [`series_hash`] of each
+    /// series.
+    Series(Vec<record::RefSeries>, Vec<(u32, u64)>),
+    /// A record other than series and samples.
     Record(Record),
     /// The samples of consecutive samples records, grouped by series.
     Samples(GroupedSamples),
@@ -1206,19 +1477,57 @@ enum ReplayMsg {
     Bad,
 }
 
-/// Samples of consecutive samples records grouped by series reference, each group in WAL
-/// order. Reused from batch to batch: `samples` and `seq` may be longer than the groups.
+/// Samples of consecutive samples records in buckets of neighbouring replay slots (see
+/// [`Grouper`]), each bucket in WAL order. Reused from batch to batch.
 #[derive(Debug, Default)]
 struct GroupedSamples {
-    /// Per group: the reference and the end of its samples in `samples` (groups are
-    /// consecutive).
-    groups: Vec<(u64, u32)>,
-    /// `(t, v)` of the grouped samples.
-    samples: Vec<(i64, f64)>,
-    /// The position in the batch (WAL order) of each grouped sample.
-    seq: Vec<u32>,
-    /// Samples with references beyond [`GROUP_REFS`] and their positions, in WAL order.
-    other: Vec<(u32, RefSample)>,
+    /// Bucket `b` holds the samples of slots `b << shift ..= (b + 1) << shift - 1`.
+    buckets: Vec<Vec<Pending>>,
+    shift: u32,
+    /// Samples in the buckets.
+    n: usize,
+    /// Samples of references no series record had declared (dropped).
+    unknown: u64,
+}
+
+/// An applier's scratch space for sorting a bucket.
+#[derive(Debug, Default)]
+struct BucketSort {
+    counts: Vec<u32>,
+    sorted: Vec<Pending>,
+}
+
+impl BucketSort {
+    /// Sorts bucket `b`'s samples into `sorted` by slot, each slot's in WAL order (a
+    /// counting sort over the bucket's `1 << shift` slots); then `counts[i]` is the end of
+    /// slot `(b << shift) + i`'s samples.
+    fn sort(&mut self, bucket: &[Pending], b: usize, shift: u32) {
+        let base = b << shift;
+        let span = 1usize << shift;
+        let counts = &mut self.counts;
+        counts.clear();
+        counts.resize(span + 1, 0);
+        for p in bucket {
+            if let Some(c) = counts.get_mut((p.slot as usize).wrapping_sub(base) + 1) {
+                *c += 1;
+            }
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            sum += *c;
+            *c = sum;
+        }
+        self.sorted.clear();
+        self.sorted.resize(bucket.len(), Pending::ZERO);
+        for p in bucket {
+            if let Some(c) = counts.get_mut((p.slot as usize).wrapping_sub(base)) {
+                if let Some(dst) = self.sorted.get_mut(*c as usize) {
+                    *dst = *p;
+                }
+                *c += 1;
+            }
+        }
+    }
 }
 
 /// What applying samples did: counts, time range and the chunks completed (with the
@@ -1230,8 +1539,8 @@ struct Applied {
     mint: i64,
     maxt: i64,
     cuts: Vec<(u32, Arc<MemSeries>, OpenChunk)>,
-    /// Groups (by index) left for the main applier.
-    deferred: Vec<usize>,
+    /// Series' samples (by slot) left for the main applier.
+    deferred: Vec<(u32, Vec<Pending>)>,
 }
 
 impl Applied {
@@ -1257,172 +1566,256 @@ struct Shard {
 /// Batches smaller than this are applied by one thread (handing over costs more).
 const SHARD_MIN: usize = 1 << 13;
 
-/// Gathers decoded samples and groups them by reference (a counting sort over the dense
-/// references heads hand out; samples are counted as they are decoded).
+/// Gathers decoded samples into buckets of neighbouring replay slots as they are decoded:
+/// a few hundred append points, all in cache, where one group per series would scatter
+/// writes over the whole batch. The appliers then sort each bucket by slot within the
+/// bucket's few slots (see [`Head::apply_bucket`]).
 #[derive(Debug, Default)]
 struct Grouper {
-    pending: Vec<RefSample>,
-    /// Per reference: its count, then its group's next offset; all zero between batches.
-    counts: Vec<u32>,
-    /// References of this batch in order of first appearance.
-    touched: Vec<u32>,
+    /// The gathered samples by bucket (`slot >> shift`), each in WAL order.
+    buckets: Vec<Vec<Pending>>,
+    /// Buckets span `1 << shift` slots; set when a batch starts (slots are only declared
+    /// between batches).
+    shift: u32,
+    /// Samples gathered.
+    n: usize,
+    /// Samples of undeclared references in this batch.
+    unknown: u64,
+    /// The replay slots of the references series records declared so far.
+    slots: Slots,
+    /// Samples per bucket in the previous batch: new buckets start with this capacity.
+    per_bucket: usize,
 }
+
+/// A gathered sample: its slot, position in the batch (WAL order), time and value.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    slot: u32,
+    seq: u32,
+    t: i64,
+    v: f64,
+}
+
+impl Pending {
+    const ZERO: Pending = Pending {
+        slot: 0,
+        seq: 0,
+        t: 0,
+        v: 0.0,
+    };
+}
+
+/// The most buckets a [`Grouper`] uses when buckets hold several slots: few enough that
+/// the append points of all stay in the first-level cache.
+const BUCKET_BITS: u32 = 8;
+
+/// The most buckets of one slot each a [`Grouper`] uses: sorting buckets costs more than the
+/// cache misses of this many append points.
+const SLOT_BUCKETS: u32 = 10;
 
 /// Samples gathered before a batch is grouped and applied (a few scrapes of a large head).
 const REPLAY_BATCH: usize = 1 << 16;
 
-/// A batch grows past [`REPLAY_BATCH`] until its series average this many samples each (one
-/// lock and one warm pass per series and batch pay off only with several samples), up to
-/// [`REPLAY_BATCH_MAX`].
-const REPLAY_GROUP_MIN: usize = 8;
+/// A batch grows past [`REPLAY_BATCH`] until the series declared average this many samples
+/// each, up to [`REPLAY_BATCH_MAX`]: one lock and one pass over a series' state (cold in
+/// cache with many series) per series and batch pay off only with many samples.
+const REPLAY_GROUP_MIN: usize = 32;
 
-/// The most samples a batch gathers (about 20 MiB once grouped).
+/// The most samples a batch gathers (24 MiB).
 const REPLAY_BATCH_MAX: usize = 1 << 20;
 
 /// Batches and records queued between the WAL reader and the applier.
 const REPLAY_QUEUE: usize = 8;
 
-/// References below this are grouped (the counting array grows to the largest one seen, at
-/// most 16 MiB); larger ones, which heads do not hand out, are applied one by one.
-const GROUP_REFS: u64 = 1 << 22;
+/// WAL references → replay slots: every reference a series record declares gets the next
+/// slot (a reference declared again keeps its slot), so slots are dense whatever the
+/// references, and grouping and lookups index plain vectors. References below
+/// [`DENSE_REFS`] (all a head hands out in practice) are looked up in a vector.
+#[derive(Debug, Default)]
+struct Slots {
+    /// Slot + 1 by reference (0: none).
+    dense: Vec<u32>,
+    sparse: FxHashMap<u64, u32>,
+    next: u32,
+    /// The reference of each slot: samples mostly follow the order series were declared
+    /// in, so the slot after the previous sample's is checked here first (a sequential
+    /// read instead of a lookup at a random place).
+    refs: Vec<u64>,
+}
+
+/// References below this are mapped by a vector (at most 16 MiB).
+const DENSE_REFS: u64 = 1 << 22;
+
+impl Slots {
+    /// The slot of `r`, given the next free one if it has none.
+    fn assign(&mut self, r: u64) -> u32 {
+        if let Some(s) = self.get(r) {
+            return s;
+        }
+        let s = self.next;
+        // More than 2^32 series do not fit in memory; the last slot is shared, not wrapped.
+        self.next = self.next.saturating_add(1);
+        if self.refs.len() <= s as usize {
+            self.refs.push(r);
+        }
+        if r < DENSE_REFS {
+            let i = r as usize;
+            if self.dense.len() <= i {
+                let n = (i + 1).max(self.dense.len() * 2).min(DENSE_REFS as usize);
+                self.dense.resize(n, 0);
+            }
+            if let Some(d) = self.dense.get_mut(i) {
+                *d = s.saturating_add(1);
+            }
+        } else {
+            self.sparse.insert(r, s);
+        }
+        s
+    }
+
+    /// The slot of `r`, if a series record declared it, trying the slot after `prev` first.
+    #[inline(always)]
+    fn get_after(&self, prev: u32, r: u64) -> Option<u32> {
+        let next = prev.wrapping_add(1);
+        if self.refs.get(next as usize) == Some(&r) {
+            return Some(next);
+        }
+        self.get(r)
+    }
+
+    /// The slot of `r`, if a series record declared it.
+    #[inline]
+    fn get(&self, r: u64) -> Option<u32> {
+        if r < DENSE_REFS {
+            match self.dense.get(r as usize) {
+                Some(&d) if d != 0 => Some(d - 1),
+                _ => None,
+            }
+        } else {
+            self.sparse.get(&r).copied()
+        }
+    }
+}
 
 impl Grouper {
-    /// Whether the batch is due: big enough, and either its series have several samples
-    /// each on average or it has reached its limit.
+    /// Whether the batch is due: big enough, and either the series declared have several
+    /// samples each on average or it has reached its limit.
     fn full(&self) -> bool {
-        let n = self.pending.len();
-        n >= REPLAY_BATCH && (n >= REPLAY_GROUP_MIN * self.touched.len() || n >= REPLAY_BATCH_MAX)
+        let n = self.n;
+        n >= REPLAY_BATCH
+            && (n >= REPLAY_GROUP_MIN * self.slots.next as usize || n >= REPLAY_BATCH_MAX)
     }
 
     /// Decodes samples record `rec` into the batch; false (and the batch as before) when it
     /// does not decode.
     fn add(&mut self, rec: &[u8]) -> bool {
-        let before = self.pending.len();
-        // Rows take at least 10 bytes.
-        self.pending.reserve(rec.len() / 10);
-        let Grouper {
-            pending,
-            counts,
-            touched,
-        } = self;
-        let res = record::for_each_sample(rec, |s| {
-            if s.series_ref < GROUP_REFS {
-                let r = s.series_ref as usize;
-                if r >= counts.len() {
-                    grow_counts(counts, r);
-                }
-                if let Some(c) = counts.get_mut(r) {
-                    if *c == 0 {
-                        touched.push(r as u32);
-                    }
-                    *c += 1;
-                }
+        if self.n == 0 {
+            // One slot per bucket (nothing to sort) while there are at most 2^SLOT_BUCKETS
+            // slots, else at most 2^BUCKET_BITS buckets over the slots declared so far.
+            let bits = u32::BITS - self.slots.next.leading_zeros();
+            self.shift = if bits <= SLOT_BUCKETS {
+                0
+            } else {
+                bits.saturating_sub(BUCKET_BITS)
+            };
+            let want = (self.slots.next as usize >> self.shift) + 1;
+            if self.buckets.len() < want {
+                self.buckets.resize_with(want, Vec::new);
             }
-            pending.push(s);
-        });
+            // Fresh buckets (no used batch came back yet) start at the previous batch's size.
+            let per = self.per_bucket;
+            for b in self.buckets.iter_mut().filter(|b| b.capacity() == 0) {
+                b.reserve(per);
+            }
+        }
+        let before = self.n;
+        let unknown_before = self.unknown;
+        let Grouper {
+            buckets,
+            shift,
+            n,
+            unknown,
+            slots,
+            ..
+        } = self;
+        let shift = *shift;
+        let mut prev = u32::MAX;
+        // Slots are only declared between batches, so every slot found has its bucket
+        // (sized above); anything else would be dropped as unknown.
+        let res = record::for_each_sample(
+            rec,
+            #[inline(always)]
+            |s| {
+                let found = slots
+                    .get_after(prev, s.series_ref)
+                    .and_then(|slot| Some((slot, buckets.get_mut(slot as usize >> shift)?)));
+                let Some((slot, bucket)) = found else {
+                    *unknown += 1;
+                    return;
+                };
+                prev = slot;
+                bucket.push(Pending {
+                    slot,
+                    seq: *n as u32,
+                    t: s.t,
+                    v: s.v,
+                });
+                *n += 1;
+            },
+        );
         if res.is_ok() {
             return true;
         }
-        for s in pending.drain(before..) {
-            if let Some(c) = counts.get_mut(s.series_ref as usize) {
-                if s.series_ref < GROUP_REFS {
-                    *c -= 1;
-                }
+        // The record's samples are at the end of their buckets.
+        for bucket in buckets.iter_mut() {
+            while bucket.last().is_some_and(|p| p.seq as usize >= before) {
+                bucket.pop();
             }
         }
-        touched.retain(|&r| counts.get(r as usize).is_some_and(|&c| c > 0));
+        *n = before;
+        *unknown = unknown_before;
         false
     }
 
-    /// The gathered samples, grouped into `spare` (a used batch) if given; `None` when there
-    /// are none.
+    /// The gathered samples, handed over in `spare` (a used batch) if given; `None` when
+    /// there are none.
     fn take(&mut self, spare: Option<GroupedSamples>) -> Option<GroupedSamples> {
-        if self.pending.is_empty() {
+        if self.n == 0 && self.unknown == 0 {
             return None;
         }
         let mut g = spare.unwrap_or_default();
-        g.groups.clear();
-        g.other.clear();
-        // Each count becomes its group's start offset; groups follow `touched` order.
-        let mut off = 0u32;
-        g.groups.reserve(self.touched.len());
-        for &r in &self.touched {
-            if let Some(c) = self.counts.get_mut(r as usize) {
-                let n = *c;
-                *c = off;
-                off += n;
-                g.groups.push((u64::from(r), off));
-            }
+        for b in &mut g.buckets {
+            b.clear();
         }
-        let total = off as usize;
-        if g.samples.len() < total {
-            g.samples.resize(total, (0, 0.0));
-        }
-        if g.seq.len() < total {
-            g.seq.resize(total, 0);
-        }
-        for (i, s) in self.pending.iter().enumerate() {
-            if s.series_ref < GROUP_REFS {
-                if let Some(c) = self.counts.get_mut(s.series_ref as usize) {
-                    let at = *c as usize;
-                    *c += 1;
-                    if let (Some(slot), Some(seq)) = (g.samples.get_mut(at), g.seq.get_mut(at)) {
-                        *slot = (s.t, s.v);
-                        *seq = i as u32;
-                    }
-                }
-            } else {
-                g.other.push((i as u32, *s));
-            }
-        }
-        for &r in &self.touched {
-            if let Some(c) = self.counts.get_mut(r as usize) {
-                *c = 0;
-            }
-        }
-        self.touched.clear();
-        self.pending.clear();
+        std::mem::swap(&mut g.buckets, &mut self.buckets);
+        self.per_bucket = self.n / g.buckets.len().max(1) + 1;
+        g.shift = self.shift;
+        g.n = std::mem::take(&mut self.n);
+        g.unknown = std::mem::take(&mut self.unknown);
         Some(g)
     }
 }
 
-/// Grows the counting array to hold reference `r` (below [`GROUP_REFS`]).
-#[cold]
-#[inline(never)]
-fn grow_counts(counts: &mut Vec<u32>, r: usize) {
-    counts.resize((r + 1).max(counts.len() * 2).min(GROUP_REFS as usize), 0);
-}
-
-/// WAL reference → series during replay: a vector for the dense references heads hand out,
-/// a map for anything else.
+/// Replay slot → the WAL reference and its series.
 #[derive(Debug, Default)]
 struct ReplayCtx {
-    dense: Vec<Option<Arc<MemSeries>>>,
-    sparse: FxHashMap<u64, Arc<MemSeries>>,
+    by_slot: Vec<Option<(u64, Arc<MemSeries>)>>,
 }
 
-const DENSE_REFS: u64 = 1 << 24;
-
 impl ReplayCtx {
-    fn insert(&mut self, r: u64, s: Arc<MemSeries>) {
-        if r < DENSE_REFS {
-            let i = r as usize;
-            if self.dense.len() <= i {
-                self.dense.resize(i + 1, None);
-            }
-            self.dense[i] = Some(s);
-        } else {
-            self.sparse.insert(r, s);
+    fn insert(&mut self, slot: u32, r: u64, s: Arc<MemSeries>) {
+        let i = slot as usize;
+        if self.by_slot.len() <= i {
+            self.by_slot.resize(i + 1, None);
+        }
+        if let Some(e) = self.by_slot.get_mut(i) {
+            *e = Some((r, s));
         }
     }
 
     #[inline]
-    fn get(&self, r: u64) -> Option<&Arc<MemSeries>> {
-        if r < DENSE_REFS {
-            self.dense.get(r as usize).and_then(Option::as_ref)
-        } else {
-            self.sparse.get(&r)
-        }
+    fn get(&self, slot: u32) -> Option<&(u64, Arc<MemSeries>)> {
+        self.by_slot.get(slot as usize).and_then(Option::as_ref)
     }
 }
 
@@ -1445,7 +1838,7 @@ impl Appender<'_> {
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         let (s, created) = self.head.get_or_create(labels, None)?;
         if created {
-            s.data.lock().pending += 1;
+            // Held until commit or rollback, so truncation keeps it.
             self.created.push(s.clone());
         }
         let r = SeriesRef(s.id);
@@ -1505,10 +1898,12 @@ impl Appender<'_> {
         if t < self.min_valid() {
             return Err(Error::OutOfBounds);
         }
-        {
-            let mut d = s.data.lock();
-            d.appendable(t, v)?;
-            d.pending += 1;
+        // A sample after the newest needs no lock (the common case); a series' times only
+        // grow, so a stale read only sends a sample to the locked check. Whatever a
+        // concurrent commit adds meanwhile, commit drops what is no longer in order.
+        let lt = s.last_t.load(Ordering::Relaxed);
+        if lt == i64::MIN || t <= lt {
+            s.data.lock().appendable(t, v)?;
         }
         self.samples.push((s, t, v));
         Ok(())
@@ -1544,19 +1939,41 @@ impl Appender<'_> {
         }
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut kept = 0u64;
-        // Taken out so `Drop` does not release these samples' pending marks a second time.
+        // Taken out so that `Drop` finds an empty batch.
         let mut samples = std::mem::take(&mut self.samples);
         let n = samples.len() as u64;
+        // Chunks completed meanwhile go to the heap first (so they stay visible) and to
+        // `chunks_head/` afterwards, all with one write.
+        let mapped = head.mapper.is_some();
+        let mut cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)> = Vec::new();
         // Draining releases each series' reference right after its append, while its cache
-        // line is still at hand, rather than in a second pass over the batch.
-        for (s, t, v) in samples.drain(..) {
+        // line is still at hand, rather than in a second pass over the batch. The series a
+        // few samples ahead is read early, so its lock word is in cache when its turn comes.
+        const AHEAD: usize = 6;
+        let mut batch = samples.drain(..);
+        while let Some((s, t, v)) = batch.next() {
+            if let Some((next, _, _)) = batch.as_slice().get(AHEAD) {
+                std::hint::black_box(next.last_t.load(Ordering::Relaxed));
+            }
             let mut d = s.data.lock();
-            d.pending = d.pending.saturating_sub(1);
-            if d.append(t, v, &head.opts, head.mapper_for(&s)) {
+            let closed = d.closed.len();
+            if d.append(t, v, &head.opts, None) {
+                s.last_t.store(t, Ordering::Relaxed);
                 kept += 1;
                 mint = mint.min(t);
                 maxt = maxt.max(t);
             }
+            if mapped && d.closed.len() > closed {
+                let cut = d.closed.last().map(|c| (c.mint, c.maxt, c.data.clone()));
+                drop(d);
+                if let Some((lo, hi, data)) = cut {
+                    cuts.push((s, lo, hi, data));
+                }
+            }
+        }
+        drop(batch);
+        if let (Some(m), false) = (&head.mapper, cuts.is_empty()) {
+            map_cuts(m, cuts);
         }
         head.note_times(mint, maxt);
         head.samples.fetch_add(kept, Ordering::Relaxed);
@@ -1589,16 +2006,39 @@ impl Appender<'_> {
             );
             Some(ss.prepare(compress))
         };
+        // The series that may still need a series record, found outside the lock: a series
+        // marked logged stays so unless a WAL write fails, and a failed write counts itself
+        // in `log_failures` under the lock, so a changed count means looking again.
+        let failures = self.head.log_failures.load(Ordering::Acquire);
+        let maybe: Vec<&MemSeries> = self
+            .created
+            .iter()
+            .map(|s| &**s)
+            .chain(
+                self.samples
+                    .iter()
+                    .map(|(s, _, _)| &**s)
+                    .filter(|s| !s.logged.load(Ordering::Relaxed)),
+            )
+            .collect();
         let mut w = w.lock();
         let mut new_series: Vec<&MemSeries> = Vec::new();
-        for s in &self.created {
-            if !s.logged.swap(true, Ordering::Relaxed) {
-                new_series.push(s);
+        if self.head.log_failures.load(Ordering::Relaxed) == failures {
+            for s in maybe {
+                if !s.logged.swap(true, Ordering::Relaxed) {
+                    new_series.push(s);
+                }
             }
-        }
-        for (s, _, _) in &self.samples {
-            if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
-                new_series.push(s);
+        } else {
+            for s in &self.created {
+                if !s.logged.swap(true, Ordering::Relaxed) {
+                    new_series.push(s);
+                }
+            }
+            for (s, _, _) in &self.samples {
+                if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
+                    new_series.push(s);
+                }
             }
         }
         let series = if new_series.is_empty() {
@@ -1617,7 +2057,9 @@ impl Appender<'_> {
             for s in new_series {
                 s.logged.store(false, Ordering::Relaxed);
             }
+            self.head.log_failures.fetch_add(1, Ordering::Relaxed);
         }
+        drop(w);
         res
     }
 
@@ -1632,14 +2074,6 @@ impl Drop for Appender<'_> {
             open.open.retain(|&(i, _)| i != id);
             drop(open);
             self.head.appender_done.notify_all();
-        }
-        for (s, _, _) in &self.samples {
-            let mut d = s.data.lock();
-            d.pending = d.pending.saturating_sub(1);
-        }
-        for s in &self.created {
-            let mut d = s.data.lock();
-            d.pending = d.pending.saturating_sub(1);
         }
         let mut batch = std::mem::take(&mut self.samples);
         if batch.capacity() <= BATCH_KEEP {
@@ -1833,7 +2267,7 @@ mod tests {
         let b = ls(r#"m{x="2"}"#);
         let (sa, _) = head.get_or_create(&a, None).unwrap();
         // Simulate a collision: file b's series under a's hash.
-        let h = a.stable_hash();
+        let h = series_hash(&a);
         let (sb, created) = head.get_or_create(&b, None).unwrap();
         assert!(created);
         {
@@ -2030,39 +2464,90 @@ mod tests {
 
     #[test]
     fn replay_batches_grow_until_series_have_several_samples() {
-        let sample = |r: u64| RefSample {
-            series_ref: r,
-            t: 0,
-            v: 0.0,
+        let with = |series: u32, n: usize| Grouper {
+            n,
+            slots: Slots {
+                next: series,
+                ..Slots::default()
+            },
+            ..Grouper::default()
         };
         // One sample for each of many series: not due until each could have several.
         let many = REPLAY_BATCH / 2;
-        let mut g = Grouper {
-            pending: (0..REPLAY_BATCH as u64)
-                .map(|i| sample(i % many as u64))
-                .collect(),
-            touched: (0..many as u32).collect(),
-            ..Grouper::default()
-        };
-        assert!(!g.full(), "two samples per series on average");
-        g.pending.resize(REPLAY_GROUP_MIN * many, sample(0));
-        assert!(g.full(), "{REPLAY_GROUP_MIN} samples per series on average");
+        assert!(
+            !with(many as u32, REPLAY_BATCH).full(),
+            "two samples per series on average"
+        );
+        assert!(
+            with(many as u32, REPLAY_GROUP_MIN * many).full(),
+            "{REPLAY_GROUP_MIN} samples per series on average"
+        );
         // Few series: due at the base size.
-        let mut g = Grouper {
-            pending: vec![sample(1); REPLAY_BATCH],
-            touched: vec![1],
-            ..Grouper::default()
-        };
-        assert!(g.full());
-        g.pending.truncate(REPLAY_BATCH - 1);
-        assert!(!g.full());
+        assert!(with(1, REPLAY_BATCH).full());
+        assert!(!with(1, REPLAY_BATCH - 1).full());
         // Very many series: due at the limit whatever the average.
-        let g = Grouper {
-            pending: vec![sample(1); REPLAY_BATCH_MAX],
-            touched: (0..REPLAY_BATCH_MAX as u32).collect(),
-            ..Grouper::default()
-        };
-        assert!(g.full());
+        assert!(with(REPLAY_BATCH_MAX as u32, REPLAY_BATCH_MAX).full());
+    }
+
+    /// A batch's samples as the appliers see them: `(slot, t, v, seq)` sorted by slot, each
+    /// slot's in WAL order.
+    fn sorted_batch(g: &GroupedSamples) -> Vec<(u32, i64, f64, u32)> {
+        let mut sort = BucketSort::default();
+        let mut out = Vec::new();
+        for (b, bucket) in g.buckets.iter().enumerate() {
+            let sorted = if g.shift == 0 {
+                bucket
+            } else {
+                sort.sort(bucket, b, g.shift);
+                &sort.sorted
+            };
+            for p in sorted {
+                out.push((p.slot, p.t, p.v, p.seq));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn grouper_buckets_keep_wal_order_per_series() {
+        // Enough series for several slots per bucket; references far apart and records in
+        // a scrambled series order.
+        let n = 5000u64;
+        let mut g = Grouper::default();
+        for k in 0..n {
+            g.slots.assign(k * 101);
+        }
+        let mut want: Vec<Vec<(i64, u32)>> = vec![Vec::new(); n as usize];
+        let mut seq = 0u32;
+        for round in 0..3i64 {
+            let mut rec = Vec::new();
+            let order: Vec<u64> = (0..n).map(|k| (k * 7919 + round as u64) % n).collect();
+            record::encode_samples(
+                order.iter().map(|&k| RefSample {
+                    series_ref: k * 101,
+                    t: round * 10 + (k % 3) as i64,
+                    v: k as f64,
+                }),
+                &mut rec,
+            );
+            assert!(g.add(&rec));
+            for &k in &order {
+                want[k as usize].push((round * 10 + (k % 3) as i64, seq));
+                seq += 1;
+            }
+        }
+        assert!(g.shift > 0);
+        let out = g.take(None).unwrap();
+        let got = sorted_batch(&out);
+        let mut at = 0;
+        for (slot, want) in want.iter().enumerate() {
+            for &(t, seq) in want {
+                assert_eq!(got[at], (slot as u32, t, slot as f64, seq));
+                at += 1;
+            }
+        }
+        assert_eq!(at, got.len());
+        assert!(g.take(None).is_none());
     }
 
     #[test]
@@ -2080,20 +2565,83 @@ mod tests {
             out
         };
         let mut g = Grouper::default();
-        assert!(g.add(&rec(&[(1, 10), (2, 10)])));
+        for r in [1, 2, 3, 5] {
+            g.slots.assign(r);
+        }
+        assert!(g.add(&rec(&[(1, 10), (2, 10), (4, 10)])));
         let mut bad = rec(&[(3, 10), (1, 20), (5, 20)]);
         bad.truncate(bad.len() - 3);
         assert!(!g.add(&bad));
         assert!(g.add(&rec(&[(2, 20), (1, 30)])));
         let out = g.take(None).unwrap();
-        assert_eq!(out.groups, [(1, 2), (2, 4)]);
+        assert_eq!(out.unknown, 1, "reference 4 was never declared");
         assert_eq!(
-            &out.samples[..4],
-            [(10, 1.0), (30, 1.0), (10, 1.0), (20, 1.0)]
+            sorted_batch(&out),
+            [
+                (0, 10, 1.0, 0),
+                (0, 30, 1.0, 3),
+                (1, 10, 1.0, 1),
+                (1, 20, 1.0, 2)
+            ]
         );
-        assert_eq!(&out.seq[..4], [0, 3, 1, 2]);
-        assert!(g.counts.iter().all(|&c| c == 0));
         assert!(g.take(None).is_none());
+    }
+
+    #[test]
+    fn replay_of_sparse_references_indexes_every_series() {
+        // References far apart (as Prometheus' BenchmarkLoadWAL writes them) make the
+        // registry's id stripes sparse maps, and replay builds the postings in bulk.
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let wal_dir = tmp.path().join("wal");
+        let n = 3000u64;
+        let labels: Vec<Labels> = (0..n)
+            .map(|k| ls(&format!("m{{k=\"{k}\", even=\"{}\"}}", k % 2 == 0)))
+            .collect();
+        let mut w = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        let mut rec = Vec::new();
+        record::encode_series((0..n).map(|k| (k * 101 + 7, &labels[k as usize])), &mut rec);
+        w.log(&[&rec]).unwrap();
+        for i in 0..3i64 {
+            rec.clear();
+            record::encode_samples(
+                (0..n).map(|k| RefSample {
+                    series_ref: k * 101 + 7,
+                    t: i * 1000,
+                    v: k as f64,
+                }),
+                &mut rec,
+            );
+            w.log(&[&rec]).unwrap();
+        }
+        w.close().unwrap();
+        let (head, st) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
+        assert_eq!((st.series, st.samples, st.dropped), (n, 3 * n, 0));
+        for k in [0, 1, 1234, n - 1] {
+            let r = head.series_ref(&labels[k as usize]).unwrap();
+            assert_eq!(r, SeriesRef(k * 101 + 7));
+            assert_eq!(head.labels(r).as_ref(), Some(&labels[k as usize]));
+            assert_eq!(head.chunks(r).unwrap().len(), 1);
+        }
+        let even = head
+            .select(
+                0,
+                10_000,
+                &parse_selector(r#"m{even="true"}"#).unwrap(),
+                &SelectHints::default(),
+            )
+            .unwrap();
+        assert_eq!(even.count(), n as usize / 2);
+        assert_eq!(
+            head.label_values(0, i64::MAX, "k", &[]).unwrap().len(),
+            n as usize
+        );
+        // Appends by reference after replay, then everything collected by truncation.
+        let mut a = head.appender();
+        a.append_ref(SeriesRef(1234 * 101 + 7), 5000, 1.0).unwrap();
+        a.commit().unwrap();
+        head.truncate(i64::MAX).unwrap();
+        assert_eq!(head.stats().series, 0);
+        assert!(head.series_by_id(1234 * 101 + 7).is_none());
     }
 
     #[test]

@@ -320,6 +320,87 @@ impl ChunkDiskMapper {
         Ok(((no << 32) | at, view))
     }
 
+    /// [`write`](Self::write) for several chunks `(series_ref, mint, maxt, data)` in order,
+    /// with one write call per file rather than per chunk (WAL replay completes many chunks
+    /// at once). `out` gets each chunk's view, or `None` for the chunks not written (after an
+    /// error; they stay on the caller's heap).
+    pub(crate) fn write_many(
+        &self,
+        chunks: &[(u64, i64, i64, &[u8])],
+        out: &mut Vec<Option<ChunkData>>,
+    ) {
+        out.clear();
+        out.resize(chunks.len(), None);
+        let rec_len = |data: &[u8]| {
+            let mut b = [0u8; 10];
+            25 + put_uvarint(&mut b, data.len() as u64) + data.len() + 4
+        };
+        let mut inner = self.inner.lock();
+        let mut buf: Vec<u8> = Vec::new();
+        // Per chunk in `buf`: its index, where its data starts in `buf`, its length.
+        let mut placed: Vec<(usize, usize, usize)> = Vec::new();
+        let mut i = 0;
+        while let Some(&(_, _, _, first)) = chunks.get(i) {
+            let fits = inner
+                .cur
+                .as_ref()
+                .is_some_and(|c| c.pos + rec_len(first) as u64 <= MAX_HEAD_CHUNK_FILE);
+            if !fits && self.cut(&mut inner).is_err() {
+                return;
+            }
+            let inner = &mut *inner;
+            let Some(cur) = inner.cur.as_mut() else {
+                return;
+            };
+            let base = cur.pos;
+            buf.clear();
+            placed.clear();
+            // At least one chunk per file, as `write`.
+            while let Some(&(series_ref, mint, maxt, data)) = chunks.get(i) {
+                if !placed.is_empty()
+                    && base + (buf.len() + rec_len(data)) as u64 > MAX_HEAD_CHUNK_FILE
+                {
+                    break;
+                }
+                let start = buf.len();
+                buf.extend_from_slice(&series_ref.to_be_bytes());
+                buf.extend_from_slice(&mint.to_be_bytes());
+                buf.extend_from_slice(&maxt.to_be_bytes());
+                buf.push(1);
+                let mut b = [0u8; 10];
+                let n = put_uvarint(&mut b, data.len() as u64);
+                buf.extend_from_slice(b.get(..n).unwrap_or_default());
+                placed.push((i, buf.len(), data.len()));
+                buf.extend_from_slice(data);
+                let crc = crc32c::crc32c(buf.get(start..).unwrap_or_default());
+                buf.extend_from_slice(&crc.to_be_bytes());
+                let e = inner.file_maxt.entry(cur.no).or_insert(maxt);
+                *e = (*e).max(maxt);
+                i += 1;
+            }
+            if cur.file.write_all(&buf).is_err() {
+                return;
+            }
+            cur.pos += buf.len() as u64;
+            for &(k, off, len) in &placed {
+                let start = base as usize + off;
+                let end = start + len;
+                let view = if end <= cur.map.len() {
+                    ChunkData(Repr::Mapped {
+                        map: cur.map.clone(),
+                        start,
+                        end,
+                    })
+                } else {
+                    ChunkData::heap(buf.get(off..off + len).unwrap_or_default())
+                };
+                if let Some(slot) = out.get_mut(k) {
+                    *slot = Some(view);
+                }
+            }
+        }
+    }
+
     /// Deletes the closed files whose chunks all end before `mint`.
     pub(crate) fn truncate(&self, mint: i64) -> Result<u64> {
         let mut inner = self.inner.lock();

@@ -215,27 +215,35 @@ fn samples_into(d: &mut Decbuf<'_>, out: &mut Vec<RefSample>) -> Result<()> {
     for_each_row(rest, start, |s| out.push(s))
 }
 
-/// The zig-zag varint starting with bytes `b0`, `b1` if it takes at most two bytes: the value
-/// and its length.
+/// The zig-zag varint starting with bytes `b0`, `b1`, `b2` if it takes at most three bytes:
+/// the value and its length.
 #[inline(always)]
-fn short_zz(b0: u8, b1: u8) -> Option<(i64, usize)> {
+fn short_zz(b0: u8, b1: u8, b2: u8) -> Option<(i64, usize)> {
     let (u, n) = if b0 < 0x80 {
         (u64::from(b0), 1)
     } else if b1 < 0x80 {
         (u64::from(b0 & 0x7F) | (u64::from(b1) << 7), 2)
+    } else if b2 < 0x80 {
+        (
+            u64::from(b0 & 0x7F) | (u64::from(b1 & 0x7F) << 7) | (u64::from(b2) << 14),
+            3,
+        )
     } else {
         return None;
     };
     Some((((u >> 1) as i64) ^ -((u & 1) as i64), n))
 }
 
-/// One row of a samples record whose deltas take at most two bytes each (what heads write:
-/// references within a batch and timestamps within ~8 s of the first), read from a window
+/// The window [`short_row`] reads a row from.
+const ROW_WINDOW: usize = 14;
+
+/// One row of a samples record whose deltas take at most three bytes each (what heads write:
+/// references within a batch and timestamps within ~17 min of the first), read from a window
 /// that holds the longest such row: `(ref delta, time delta, value bits, row length)`.
 #[inline(always)]
-fn short_row(w: &[u8; 12]) -> Option<(i64, i64, u64, usize)> {
-    let (dr, i) = short_zz(w[0], w[1])?;
-    let (dt, j) = short_zz(w[i], w[i + 1])?;
+fn short_row(w: &[u8; ROW_WINDOW]) -> Option<(i64, i64, u64, usize)> {
+    let (dr, i) = short_zz(w[0], w[1], w[2])?;
+    let (dt, j) = short_zz(*w.get(i)?, *w.get(i + 1)?, *w.get(i + 2)?)?;
     let k = i + j;
     let mut v = [0u8; 8];
     v.copy_from_slice(w.get(k..k + 8)?);
@@ -280,8 +288,11 @@ fn for_each_row(b: &[u8], base: usize, mut f: impl FnMut(RefSample)) -> Result<(
     let t0 = u64::from_be_bytes(be) as i64;
     let mut p = 16;
     while p < b.len() {
-        // Fast path: a whole short row in a 12-byte window (bounds checked once).
-        if let Some(w) = b.get(p..p + 12).and_then(|w| <&[u8; 12]>::try_from(w).ok()) {
+        // Fast path: a whole short row in a small window (bounds checked once).
+        if let Some(w) = b
+            .get(p..p + ROW_WINDOW)
+            .and_then(|w| <&[u8; ROW_WINDOW]>::try_from(w).ok())
+        {
             if let Some((dr, dt, v, n)) = short_row(w) {
                 f(RefSample {
                     series_ref: r0.wrapping_add(dr as u64),
@@ -330,6 +341,8 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
         RECORD_SERIES => {
             let mut out = Vec::new();
             let mut pairs: Vec<(&str, &str)> = Vec::new();
+            // Label sets are encoded here, then copied once into their own allocation.
+            let mut scratch = String::new();
             while !d.at_end() {
                 let r = d.be64().ok_or_else(|| bad(&d, "truncated series ref"))?;
                 let n = d.uvarint().ok_or_else(|| bad(&d, "bad label count"))?;
@@ -345,7 +358,7 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
                 let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0)
                     && pairs.iter().all(|p| !p.1.is_empty());
                 let labels = if sorted {
-                    Labels::from_sorted_unchecked(pairs.iter().copied())
+                    Labels::from_sorted_unchecked_in(pairs.iter().copied(), &mut scratch)
                 } else {
                     Labels::from_pairs(pairs.iter().copied())
                 };

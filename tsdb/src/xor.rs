@@ -203,6 +203,16 @@ impl XorChunk {
         }
     }
 
+    /// [`with_flavor`](Self::with_flavor) with room for about `bytes` bytes before the buffer
+    /// grows (at most 4 KiB): the head sizes a series' next chunk like its last one.
+    #[inline]
+    pub(crate) fn with_flavor_and_room(flavor: ChunkFlavor, bytes: usize) -> XorChunk {
+        XorChunk {
+            b: vec![0; (bytes + SLACK).clamp(128, 4096)],
+            ..XorChunk::empty(flavor)
+        }
+    }
+
     /// The chunk's bytes (the `data` of a chunk record, without encoding byte or CRC).
     #[inline]
     pub fn bytes(&self) -> &[u8] {
@@ -513,16 +523,74 @@ struct Cursor {
     width: u32,
 }
 
-/// Bits of stream that must follow a sample's start for [`decode_run`]'s unchecked loop:
-/// a sample it decodes there is at most 101 bits (24 of time, 77 of value) and its reads end
-/// within 21 bytes of its first byte.
+/// Bits of stream that must follow a sample's start for [`decode_words`] to decode a sample
+/// of a shape it does not know from one word: such a sample is at most 101 bits (24 of time,
+/// 77 of value) and its reads end within 21 bytes of its first byte.
 const SAFE_BITS: usize = 192;
 
 /// Decodes samples 2 on from `c` into `out` while they are whole and of the shapes the fast
 /// path knows (everything but 64-bit deltas of delta, truncation and impossible windows),
-/// advancing `c` past them and widening `deltas` by every time delta met; returns how many.
+/// advancing `c` past them and widening `deltas` by every time delta met; returns how many
+/// (fewer than `out.len()` sends the caller to the careful decoder, which says why).
 #[inline(always)]
-fn decode_run(b: &[u8], c: &mut Cursor, out: &mut [Sample], deltas: &mut DeltaRange) -> usize {
+fn decode_run(
+    b: &[u8],
+    end: usize,
+    c: &mut Cursor,
+    out: &mut [Sample],
+    deltas: &mut DeltaRange,
+) -> usize {
+    let (mut k, mut stopped) = decode_words(b, c, out, deltas);
+    // Samples of other shapes (or the end) stopped the fast loop.
+    if let Some(rest @ [_, ..]) = out.get_mut(k..).filter(|_| !stopped) {
+        let (n, s) = decode_general_run(b, c, rest, deltas);
+        (k, stopped) = (k + n, s);
+    }
+    // Reading on past `end` decodes the bytes after the stream: what was decoded is whole only
+    // if it ends by `end` (no sample's decoding looks past its own bits).
+    if c.bit > end {
+        return 0;
+    }
+    let Some(out) = out.get_mut(k..).filter(|o| !stopped && !o.is_empty()) else {
+        return k;
+    };
+    let b = b.get(..end / 8).unwrap_or(b);
+    // The last bytes (fewer than 8, or at most `SAFE_BITS` of them and a byte before a sample
+    // of another shape), copied to a zero-padded buffer so that words can be read there too.
+    let first = c.bit >> 3;
+    let rest = b.get(first..).unwrap_or_default();
+    let mut pad = [0u8; 48];
+    let Some(head) = pad.get_mut(..rest.len()) else {
+        return k + decode_checked(b, b.len() * 8, c, out, deltas);
+    };
+    head.copy_from_slice(rest);
+    let end = rest.len() * 8;
+    c.bit -= first * 8;
+    // Here the unchecked loop reads the padding as stream bits: what it decodes is whole only
+    // if it ends by `end` (no sample's decoding looks past its own bits); if not, `k` tells
+    // the caller to start over carefully.
+    let (n, stopped) = decode_words(&pad, c, out, deltas);
+    let n = match out.get_mut(n..) {
+        _ if stopped || c.bit > end => 0,
+        Some(more @ [_, ..]) => n + decode_checked(&pad, end, c, more, deltas),
+        _ => n,
+    };
+    c.bit += first * 8;
+    k + n
+}
+
+/// Decodes samples from `c` into `out` checking every one against the end of the stream,
+/// bit `end` of `b` (whose bits from `end` on are zeros): stops at the first sample not
+/// whole or not decodable. Returns how many it decoded.
+#[inline(never)]
+fn decode_checked(
+    b: &[u8],
+    end: usize,
+    c: &mut Cursor,
+    out: &mut [Sample],
+    deltas: &mut DeltaRange,
+) -> usize {
+    let mut k = 0;
     let Cursor {
         mut bit,
         mut t,
@@ -531,14 +599,256 @@ fn decode_run(b: &[u8], c: &mut Cursor, out: &mut [Sample], deltas: &mut DeltaRa
         mut trailing,
         mut width,
     } = *c;
-    let end = b.len() * 8;
-    let safe_end = end.saturating_sub(SAFE_BITS);
-    let n = out.len();
-    let mut slots = out.iter_mut();
+    while let Some(slot) = out.get_mut(k) {
+        let w = word_at(b, bit);
+        // Bits past the end read as zeros and no decoder looks past its sample's bits:
+        // a sample ending by the end is whole.
+        if let Some((len, x, ntrailing, nwidth)) = same_delta_sample(w, trailing, width) {
+            if bit + len > end {
+                break;
+            }
+            bit += len;
+            v ^= x;
+            trailing = ntrailing;
+            width = nwidth;
+            t = t.wrapping_add(delta as i64);
+            *slot = Sample {
+                t,
+                v: f64::from_bits(v),
+            };
+            k += 1;
+            continue;
+        }
+        let (mut nbit, mut ndelta) = (bit, delta);
+        let (mut nv, mut ntrailing, mut nwidth) = (v, trailing, width);
+        if !decode_general(
+            b,
+            &mut nbit,
+            w,
+            &mut ndelta,
+            &mut nv,
+            &mut ntrailing,
+            &mut nwidth,
+        ) || nbit > end
+        {
+            break;
+        }
+        bit = nbit;
+        delta = ndelta;
+        deltas.add(delta);
+        v = nv;
+        trailing = ntrailing;
+        width = nwidth;
+        t = t.wrapping_add(delta as i64);
+        *slot = Sample {
+            t,
+            v: f64::from_bits(v),
+        };
+        k += 1;
+    }
+    *c = Cursor {
+        bit,
+        t,
+        v,
+        t_delta: delta,
+        trailing,
+        width,
+    };
+    k
+}
+
+/// [`decode_run`]'s fast unchecked loop over the samples whose first 8 bytes lie in `b`: the
+/// commonest shapes (the same time delta, the value unchanged or in a window of at most 53
+/// bits, or in a new one of at most 43; a delta of delta of 14 bits with the value unchanged
+/// or in the window) are decoded from that word alone, so are whole; a few others while
+/// [`SAFE_BITS`] of stream follow them, then it stops and leaves the rest to
+/// [`decode_general_run`]. Returns how many samples it wrote to `out` and whether a
+/// malformed sample stopped it.
+#[inline(never)]
+fn decode_words(
+    b: &[u8],
+    c: &mut Cursor,
+    out: &mut [Sample],
+    deltas: &mut DeltaRange,
+) -> (usize, bool) {
+    let Cursor {
+        mut bit,
+        mut t,
+        mut v,
+        t_delta: mut delta,
+        trailing,
+        width,
+    } = *c;
+    let safe_end = (b.len() * 8).saturating_sub(SAFE_BITS);
     let mut stopped = false;
-    // While `SAFE_BITS` of stream follow, no sample can run past the end: no checks.
+    // Samples of other shapes met: they come in runs (times off the scrape interval, values
+    // in wide windows), so after a few the general loop takes over.
+    let mut others = 0u32;
+    // The value window as the loop uses it: the mask of its bits, how far to rotate a
+    // same-delta sample's word right to line its payload up with the mask (its leading zeros
+    // `64 - trailing - width`, at most 31, less the 3 bits before the payload), and the top
+    // three bits a same-delta sample in it starts with (`010`), or 8 (none) when the window
+    // is too wide for one word.
+    let lead = 64 - trailing - width;
+    let mut mask = window_mask(lead, trailing);
+    let mut rot = (lead + 61) & 63;
+    let mut tag = same_window_tag(width);
+    // The length of a same-delta sample in the window: `0`, `10` and `width` bits.
+    let mut step = 3 + width as usize;
+    let mut k = 0;
+    while let Some(slot) = out.get_mut(k) {
+        let i = bit >> 3;
+        let Some(bytes) = b.get(i..i + 8) else {
+            break;
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(bytes);
+        let w = u64::from_be_bytes(a) << (bit & 7);
+        if w >> 61 == tag {
+            // `0` (same delta), `10` and the payload in the window (at most 53 bits).
+            v ^= w.rotate_right(rot) & mask;
+            bit += step;
+        } else if w >> 62 == 0 {
+            // Same delta, same value.
+            bit += 2;
+        } else if let Some(m) = narrow_window(w) {
+            // `0`, `11`, a new window of at most 43 bits and its payload.
+            let h = (w >> 50) as u32;
+            let lead = (h >> 6) & 0x1F;
+            step = 3 + (h & 0x3F) as usize;
+            mask = m;
+            rot = (lead + 61) & 63;
+            tag = 0b010;
+            // The payload follows 14 bits (not 3): 11 more to rotate.
+            v ^= w.rotate_right(lead + 50) & mask;
+            bit += 11 + step;
+        } else if let Some((len, dod, x)) = jitter_sample(w, rot, mask, step) {
+            // A delta of delta of 14 bits, the value unchanged or in the window.
+            bit += len;
+            v ^= x;
+            delta = (delta as i64).wrapping_add(dod) as u64;
+            deltas.add(delta);
+        } else {
+            if bit > safe_end || others == 3 {
+                break;
+            }
+            others += 1;
+            let width = (step - 3) as u32;
+            let Some(s) = other_sample(b, bit, w, delta, v, mask, width) else {
+                stopped = true;
+                break;
+            };
+            (bit, delta, v) = (s.0, s.1, s.2);
+            deltas.add(delta);
+            let lead = 64 - s.3 - s.4;
+            mask = window_mask(lead, s.3);
+            rot = (lead + 61) & 63;
+            tag = same_window_tag(s.4);
+            step = 3 + s.4 as usize;
+        }
+        t = t.wrapping_add(delta as i64);
+        *slot = Sample {
+            t,
+            v: f64::from_bits(v),
+        };
+        k += 1;
+    }
+    *c = Cursor {
+        bit,
+        t,
+        v,
+        t_delta: delta,
+        // The window is never empty.
+        trailing: mask.trailing_zeros(),
+        width: (step - 3) as u32,
+    };
+    (k, stopped)
+}
+
+/// A sample with a delta of delta in the 14-bit bucket (`10` …) and its value unchanged (`0`)
+/// or in the window (`10` and a payload of at most 39 bits), decoded from its word `w` alone
+/// given the window as [`decode_words`] keeps it (rotation for a same-delta sample, mask,
+/// same-delta sample length): its length, delta of delta and value XOR; `None` for any other
+/// shape.
+#[inline(always)]
+fn jitter_sample(w: u64, rot: u32, mask: u64, step: usize) -> Option<(usize, i64, u64)> {
+    if w >> 62 != 0b10 {
+        return None;
+    }
+    let x = ((w >> 48) & 0x3FFF) as i64;
+    let dod = if x > 1 << 13 { x - (1 << 14) } else { x };
+    let vw = w << 16;
+    if vw >> 63 == 0 {
+        Some((17, dod, 0))
+    } else if vw >> 62 == 0b10 && step <= 42 {
+        // The payload starts 15 bits later than a same-delta sample's.
+        Some((15 + step, dod, w.rotate_right(rot.wrapping_add(49)) & mask))
+    } else {
+        None
+    }
+}
+
+/// A sample of a shape [`decode_words`] does not decode inline (a delta of delta, a wide
+/// window) at `bit`, whose word is `w`, with at least [`SAFE_BITS`] of stream from `bit`,
+/// after a value window of `mask` (`width` bits): the bit after it, the time delta, value
+/// bits and window (trailing zeros, width) after it, or `None` when [`decode_general`]
+/// rejects it.
+#[inline(never)]
+fn other_sample(
+    b: &[u8],
+    bit: usize,
+    w: u64,
+    delta: u64,
+    v: u64,
+    mask: u64,
+    width: u32,
+) -> Option<(usize, u64, u64, u32, u32)> {
+    let trailing = mask.trailing_zeros();
+    if let Some((len, dod, x)) = fast_sample(w, trailing, width) {
+        return Some((
+            bit + len,
+            (delta as i64).wrapping_add(dod) as u64,
+            v ^ x,
+            trailing,
+            width,
+        ));
+    }
+    let (mut bit, mut delta, mut v, mut trailing, mut width) = (bit, delta, v, trailing, width);
+    decode_general(
+        b,
+        &mut bit,
+        w,
+        &mut delta,
+        &mut v,
+        &mut trailing,
+        &mut width,
+    )
+    .then_some((bit, delta, v, trailing, width))
+}
+
+/// [`decode_run`]'s general unchecked loop: decodes samples from `c` into `out` while
+/// [`SAFE_BITS`] of `b` follow them, of every shape but 64-bit deltas of delta and impossible
+/// windows. Returns how many and whether a sample it cannot decode stopped it.
+#[inline(never)]
+fn decode_general_run(
+    b: &[u8],
+    c: &mut Cursor,
+    out: &mut [Sample],
+    deltas: &mut DeltaRange,
+) -> (usize, bool) {
+    let Cursor {
+        mut bit,
+        mut t,
+        mut v,
+        t_delta: mut delta,
+        mut trailing,
+        mut width,
+    } = *c;
+    let safe_end = (b.len() * 8).saturating_sub(SAFE_BITS);
+    let mut k = 0;
+    let mut stopped = false;
     while bit <= safe_end {
-        let Some(slot) = slots.next() else { break };
+        let Some(slot) = out.get_mut(k) else { break };
         let w = word_at(b, bit);
         if let Some((len, x, ntrailing, nwidth)) = same_delta_sample(w, trailing, width) {
             bit += len;
@@ -569,59 +879,8 @@ fn decode_run(b: &[u8], c: &mut Cursor, out: &mut [Sample], deltas: &mut DeltaRa
             t,
             v: f64::from_bits(v),
         };
+        k += 1;
     }
-    // The last bytes: every sample checked, kept only when whole.
-    if !stopped {
-        for slot in slots.by_ref() {
-            let w = word_at(b, bit);
-            // Bits past the end read as zeros and no decoder looks past its sample's bits:
-            // a sample ending by the end is whole.
-            if let Some((len, x, ntrailing, nwidth)) = same_delta_sample(w, trailing, width) {
-                if bit + len > end {
-                    stopped = true;
-                    break;
-                }
-                bit += len;
-                v ^= x;
-                trailing = ntrailing;
-                width = nwidth;
-                t = t.wrapping_add(delta as i64);
-                *slot = Sample {
-                    t,
-                    v: f64::from_bits(v),
-                };
-                continue;
-            }
-            let (mut nbit, mut ndelta) = (bit, delta);
-            let (mut nv, mut ntrailing, mut nwidth) = (v, trailing, width);
-            if !decode_general(
-                b,
-                &mut nbit,
-                w,
-                &mut ndelta,
-                &mut nv,
-                &mut ntrailing,
-                &mut nwidth,
-            ) || nbit > end
-            {
-                stopped = true;
-                break;
-            }
-            bit = nbit;
-            delta = ndelta;
-            deltas.add(delta);
-            v = nv;
-            trailing = ntrailing;
-            width = nwidth;
-            t = t.wrapping_add(delta as i64);
-            *slot = Sample {
-                t,
-                v: f64::from_bits(v),
-            };
-        }
-    }
-    // A sample the loop stopped at was not written; every other slot taken was.
-    let k = n - slots.len() - stopped as usize;
     *c = Cursor {
         bit,
         t,
@@ -630,7 +889,53 @@ fn decode_run(b: &[u8], c: &mut Cursor, out: &mut [Sample], deltas: &mut DeltaRa
         trailing,
         width,
     };
-    k
+    (k, stopped)
+}
+
+/// The mask of a value window's bits: `lead` zeros (at most 63), ones, `trailing` zeros.
+#[inline(always)]
+const fn window_mask(lead: u32, trailing: u32) -> u64 {
+    (u64::MAX >> lead) & (u64::MAX << trailing)
+}
+
+/// The top three bits of a same-delta sample with its value in a window `width` bits wide,
+/// when the sample fits in the word [`word_at`] returns (57 bits): `010`; otherwise 8, which
+/// no three bits equal.
+#[inline(always)]
+fn same_window_tag(width: u32) -> u64 {
+    if width <= 53 {
+        0b010
+    } else {
+        8
+    }
+}
+
+/// The mask of the new window of a same-delta sample with a new window of 1 to 43 bits
+/// (`011` …) whose word is `w`; `None` for any other shape or an impossible window.
+#[inline(always)]
+fn narrow_window(w: u64) -> Option<u64> {
+    if w >> 61 != 0b011 {
+        return None;
+    }
+    let m = NARROW_WINDOWS[(w >> 50) as usize & 0x7FF];
+    (m != 0).then_some(m)
+}
+
+/// [`narrow_window`]'s masks by the 11 bits of a window header (5 of leading zeros, 6 of
+/// width): 0 for a width of 0 (64) or past 43 bits, and for windows past 64 bits.
+static NARROW_WINDOWS: [u64; 2048] = narrow_windows();
+
+const fn narrow_windows() -> [u64; 2048] {
+    let mut t = [0u64; 2048];
+    let mut h = 0;
+    while h < 2048 {
+        let (lead, sig) = ((h >> 6) as u32, (h & 0x3F) as u32);
+        if sig >= 1 && sig <= 43 && lead + sig <= 64 {
+            t[h] = window_mask(lead, 64 - lead - sig);
+        }
+        h += 1;
+    }
+    t
 }
 
 /// A sample with the same time delta (`0`) whose value field fits the word `w` (top 57 bits
@@ -1273,6 +1578,18 @@ pub(crate) fn decode_xor_append(
     bytes: &[u8],
     out: &mut Vec<Sample>,
 ) -> (Option<lookout_model::Error>, bool) {
+    decode_xor_append_in(bytes, bytes.len(), out)
+}
+
+/// [`decode_xor_append`] for the chunk `buf[..len]`, the bytes after it (whatever they are;
+/// at least 7 spare a copy at the end) being readable too.
+pub(crate) fn decode_xor_append_in(
+    buf: &[u8],
+    len: usize,
+    out: &mut Vec<Sample>,
+) -> (Option<lookout_model::Error>, bool) {
+    let bytes = buf.get(..len).unwrap_or(buf);
+    let ext = buf.get(2..).unwrap_or_default();
     let start = out.len();
     let (total, b) = match bytes {
         [x, y, rest @ ..] => (u16::from_be_bytes([*x, *y]) as usize, rest),
@@ -1329,7 +1646,8 @@ pub(crate) fn decode_xor_append(
     };
     let mut deltas = DeltaRange::new(delta);
     let n = decode_run(
-        b,
+        ext,
+        b.len() * 8,
         &mut cur,
         out.get_mut(start + 2..).unwrap_or_default(),
         &mut deltas,
@@ -1627,6 +1945,16 @@ mod tests {
             assert_eq!(rest, got);
             if increasing {
                 assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "{}", hex(b));
+            }
+            // Bytes after the chunk, read ahead but never decoded as samples.
+            for (fill, extra) in [(0xFF, 8), (0x00, 8), (0x5A, 3), (0xC3, 30)] {
+                let mut ext = b.to_vec();
+                ext.resize(b.len() + extra, fill);
+                let mut app = Vec::new();
+                let (eerr, eincreasing) = decode_xor_append_in(&ext, b.len(), &mut app);
+                let got_ext: Vec<(i64, u64)> = app.iter().map(|s| (s.t, s.v.to_bits())).collect();
+                assert_eq!(got_ext, got, "{} + {fill:#x}", hex(b));
+                assert_eq!((eerr.is_some(), eincreasing), (err.is_some(), increasing));
             }
         };
         // Times going back, repeating, and wrapping past `i64::MAX`: never "increasing".

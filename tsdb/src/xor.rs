@@ -971,7 +971,8 @@ fn same_delta_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, u64, u
 
 /// The commonest samples, decoded from their first word `w` (top 57 bits valid) alone: the
 /// same delta with the value unchanged or in a window of at most 53 bits, and a delta of
-/// delta in the 14-bit bucket with the value unchanged. Returns the sample's length in bits,
+/// delta in the 14-bit bucket with the value unchanged or in a window of at most 39 bits.
+/// Returns the sample's length in bits,
 /// the delta of delta and the value's XOR, or `None` for any other shape.
 #[inline(always)]
 fn fast_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, i64, u64)> {
@@ -988,9 +989,50 @@ fn fast_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, i64, u64)> {
         let x = ((w >> 48) & 0x3FFF) as i64;
         let dod = if x > 1 << 13 { x - (1 << 14) } else { x };
         Some((17, dod, 0))
+    } else if w >> 62 == 0b10 && (w >> 46) & 0b11 == 0b10 && width <= 39 {
+        // A 14-bit delta of delta (scrape jitter), then a value in the previous window.
+        let x = ((w >> 48) & 0x3FFF) as i64;
+        let dod = if x > 1 << 13 { x - (1 << 14) } else { x };
+        Some((
+            18 + width as usize,
+            dod,
+            ((w << 18) >> (64 - width)) << trailing,
+        ))
     } else {
         None
     }
+}
+
+/// Samples with a new value window decoded from their first word `w` (top 57 bits valid)
+/// alone: the same delta and a window of at most 43 bits, or a delta of delta in the 14-bit
+/// bucket and a window of at most 28 bits. Returns the sample's length in bits, the delta of
+/// delta, the value's XOR and the new window (trailing zeros, width), or `None` for any other
+/// shape, a 64-bit window or an impossible one (left to the careful decoder).
+#[inline(always)]
+fn new_window_sample(w: u64) -> Option<(usize, i64, u64, u32, u32)> {
+    let (start, dod) = if w >> 61 == 0b011 {
+        (3, 0)
+    } else if w >> 62 == 0b10 && (w >> 46) & 0b11 == 0b11 {
+        let x = ((w >> 48) & 0x3FFF) as i64;
+        (18, if x > 1 << 13 { x - (1 << 14) } else { x })
+    } else {
+        return None;
+    };
+    let leading = ((w << start) >> 59) as u32;
+    let width = ((w << (start + 5)) >> 58) as u32;
+    let limit = if start == 3 { 43 } else { 28 };
+    if width == 0 || width > limit || leading + width > 64 {
+        return None;
+    }
+    let trailing = 64 - leading - width;
+    let at = start + 11;
+    Some((
+        at + width as usize,
+        dod,
+        ((w << at) >> (64 - width)) << trailing,
+        trailing,
+        width,
+    ))
 }
 
 /// Decodes the time and value fields of a sample at `*bit`, whose word is `w`: advances
@@ -1228,6 +1270,9 @@ impl<'a> XorIterator<'a> {
             self.state = IterState::Done;
             return ValueKind::None;
         }
+        if self.cur.bit < self.fast_lim && self.tail_sample() {
+            return ValueKind::Float;
+        }
         let (cur, res) = decode_one(self.data, self.cur, self.read);
         self.cur = cur;
         match res {
@@ -1247,6 +1292,36 @@ impl<'a> XorIterator<'a> {
                 ValueKind::None
             }
         }
+    }
+
+    /// The fast shapes of `next` in the stream's last 8 bytes, read zero-padded: taken only
+    /// when the sample ends within the stream. Returns whether it decoded one.
+    #[inline]
+    fn tail_sample(&mut self) -> bool {
+        let c = &mut self.cur;
+        let w = word_at(self.data, c.bit);
+        let (len, dod, x, window) = if let Some((len, dod, x)) = fast_sample(w, c.trailing, c.width)
+        {
+            (len, dod, x, None)
+        } else if let Some((len, dod, x, trailing, width)) = new_window_sample(w) {
+            (len, dod, x, Some((trailing, width)))
+        } else {
+            return false;
+        };
+        if c.bit + len > self.fast_lim {
+            return false;
+        }
+        c.bit += len;
+        c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
+        c.t = c.t.wrapping_add(c.t_delta as i64);
+        c.v ^= x;
+        if let Some((trailing, width)) = window {
+            c.trailing = trailing;
+            c.width = width;
+        }
+        self.read += 1;
+        self.state = IterState::On;
+        true
     }
 
     /// Iterates with the careful reader alone (the reference the fast path is tested
@@ -1296,8 +1371,41 @@ fn decode_one(b: &[u8], c: Cursor, read: u16) -> (Cursor, Result<(), &'static st
             n.t = n.t.wrapping_add(n.t_delta as i64);
             return (n, Ok(()));
         }
+    } else if let Some(n) = decode_head(b, c, read) {
+        return (n, Ok(()));
     }
     decode_careful(b, c, read)
+}
+
+/// The first two samples of a stream, whose fields start on byte boundaries, read a word at
+/// a time: `None` (for the careful reader to decode and explain) when a field runs past the
+/// end, a varint is malformed or the window is impossible.
+#[inline]
+fn decode_head(b: &[u8], c: Cursor, read: u16) -> Option<Cursor> {
+    if c.bit & 7 != 0 {
+        return None;
+    }
+    let mut i = c.bit >> 3;
+    let u = uvarint_at(b, &mut i)?;
+    let mut n = c;
+    if read == 0 {
+        n.t = ((u >> 1) as i64) ^ -((u & 1) as i64);
+        let v = b.get(i..i + 8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(v);
+        n.v = u64::from_be_bytes(a);
+        n.bit = (i + 8) * 8;
+    } else {
+        n.t_delta = u;
+        n.t = n.t.wrapping_add(u as i64);
+        let mut bit = i * 8;
+        let w = word_at(b, bit);
+        if !value_at(b, &mut bit, w, &mut n.v, &mut n.trailing, &mut n.width) || bit > b.len() * 8 {
+            return None;
+        }
+        n.bit = bit;
+    }
+    Some(n)
 }
 
 /// [`decode_one`] with the careful reader, which says exactly where a stream runs short.
@@ -1396,6 +1504,16 @@ impl SampleIterator for XorIterator<'_> {
                 c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
                 c.t = c.t.wrapping_add(c.t_delta as i64);
                 c.v ^= x;
+                self.read += 1;
+                return ValueKind::Float;
+            }
+            if let Some((len, dod, x, trailing, width)) = new_window_sample(w) {
+                c.bit += len;
+                c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
+                c.t = c.t.wrapping_add(c.t_delta as i64);
+                c.v ^= x;
+                c.trailing = trailing;
+                c.width = width;
                 self.read += 1;
                 return ValueKind::Float;
             }

@@ -985,19 +985,24 @@ fn fast_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, i64, u64)> {
             0,
             ((w << 3) >> (64 - width)) << trailing,
         ))
-    } else if w >> 62 == 0b10 && (w >> 47) & 1 == 0 {
-        let x = ((w >> 48) & 0x3FFF) as i64;
-        let dod = if x > 1 << 13 { x - (1 << 14) } else { x };
-        Some((17, dod, 0))
-    } else if w >> 62 == 0b10 && (w >> 46) & 0b11 == 0b10 && width <= 39 {
-        // A 14-bit delta of delta (scrape jitter), then a value in the previous window.
-        let x = ((w >> 48) & 0x3FFF) as i64;
-        let dod = if x > 1 << 13 { x - (1 << 14) } else { x };
-        Some((
-            18 + width as usize,
-            dod,
-            ((w << 18) >> (64 - width)) << trailing,
-        ))
+    } else if w >> 62 == 0b10 {
+        // A 14-bit delta of delta (scrape jitter): bit patterns above 2^13 are negative
+        // (Prometheus' range is -8191..=8192), i.e. the pattern minus one, sign-extended,
+        // plus one.
+        let x = (w >> 48).wrapping_sub(1) << 50;
+        let dod = ((x as i64) >> 50) + 1;
+        if (w >> 47) & 1 == 0 {
+            Some((17, dod, 0))
+        } else if (w >> 46) & 1 == 0 && width <= 39 {
+            // Then a value in the previous window.
+            Some((
+                18 + width as usize,
+                dod,
+                ((w << 18) >> (64 - width)) << trailing,
+            ))
+        } else {
+            None
+        }
     } else {
         None
     }
@@ -1270,7 +1275,11 @@ impl<'a> XorIterator<'a> {
             self.state = IterState::Done;
             return ValueKind::None;
         }
-        if self.cur.bit < self.fast_lim && self.tail_sample() {
+        // Only in the last 8 bytes: elsewhere `next` has tried these shapes already.
+        if self.cur.bit < self.fast_lim
+            && (self.cur.bit >> 3) + 8 > self.data.len()
+            && self.tail_sample()
+        {
             return ValueKind::Float;
         }
         let (cur, res) = decode_one(self.data, self.cur, self.read);

@@ -976,19 +976,10 @@ fn same_delta_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, u64, u
 /// the delta of delta and the value's XOR, or `None` for any other shape.
 #[inline(always)]
 fn fast_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, i64, u64)> {
-    if w >> 62 == 0 {
-        Some((2, 0, 0))
-    } else if w >> 61 == 0b010 && width <= 53 {
-        // `width` ≥ 1, so the shifts stay below 64.
-        Some((
-            3 + width as usize,
-            0,
-            ((w << 3) >> (64 - width)) << trailing,
-        ))
-    } else if w >> 62 == 0b10 {
-        // A 14-bit delta of delta (scrape jitter): bit patterns above 2^13 are negative
-        // (Prometheus' range is -8191..=8192), i.e. the pattern minus one, sign-extended,
-        // plus one.
+    // Tested commonest first: on real scrapes most samples carry scrape jitter.
+    if w >> 62 == 0b10 {
+        // A 14-bit delta of delta: bit patterns above 2^13 are negative (Prometheus' range
+        // is -8191..=8192), i.e. the pattern minus one, sign-extended, plus one.
         let x = (w >> 48).wrapping_sub(1) << 50;
         let dod = ((x as i64) >> 50) + 1;
         if (w >> 47) & 1 == 0 {
@@ -1003,6 +994,15 @@ fn fast_sample(w: u64, trailing: u32, width: u32) -> Option<(usize, i64, u64)> {
         } else {
             None
         }
+    } else if w >> 62 == 0 {
+        Some((2, 0, 0))
+    } else if w >> 61 == 0b010 && width <= 53 {
+        // `width` ≥ 1, so the shifts stay below 64.
+        Some((
+            3 + width as usize,
+            0,
+            ((w << 3) >> (64 - width)) << trailing,
+        ))
     } else {
         None
     }

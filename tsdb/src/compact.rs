@@ -433,7 +433,8 @@ pub(crate) fn write_from_head(
 /// meta, dropping tombstoned samples, as Prometheus' `LeveledCompactor.Compact` does
 /// (`blocks` in its order: by time). Chunks are copied unchanged unless they overlap other
 /// chunks of the series, carry deletions or stick out of the range; those are decoded,
-/// merged and re-encoded (see [`write_group`]). `None` when nothing is left.
+/// merged and re-encoded as Prometheus' compacting chunk series merger does. `None` when
+/// nothing is left.
 pub fn write_from_blocks(
     parent: &Path,
     blocks: &[&Block],

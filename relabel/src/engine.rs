@@ -101,6 +101,9 @@ fn head_word(b: &[u8]) -> u64 {
 #[inline(never)]
 fn head_word_short(b: &[u8]) -> u64 {
     let n = b.len();
+    if n >= 8 {
+        return head_word(b);
+    }
     let be4 = |at: usize| -> u64 {
         b.get(at..at + 4).map_or(0, |w| {
             u64::from(u32::from_be_bytes(w.try_into().unwrap_or([0; 4])))
@@ -224,6 +227,9 @@ fn tail_word(b: &[u8]) -> u64 {
 #[inline]
 fn tail_word_short(b: &[u8]) -> u64 {
     let n = b.len();
+    if n >= 8 {
+        return tail_word(b);
+    }
     let le4 = |at: usize| -> u64 {
         b.get(at..at + 4).map_or(0, |w| {
             u64::from(u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))

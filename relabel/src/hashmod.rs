@@ -139,14 +139,13 @@ pub(crate) fn md5_tail(data: &[u8]) -> u64 {
         compress(&mut state, &b);
         return tail_of(&state);
     }
-    // The last bytes, 0x80, zeros, then the length in bits (little-endian): one block, or two
-    // when the length does not fit after the last bytes.
+    // 56 to 63 bytes left: the last bytes and 0x80 fill one block, zeros and the length in
+    // bits (little-endian) a second.
     let mut last = [0u8; 128];
     last[..rest.len()].copy_from_slice(rest);
     last[rest.len()] = 0x80;
-    let n = if rest.len() < 56 { 64 } else { 128 };
-    last[n - 8..n].copy_from_slice(&bits.to_le_bytes());
-    for block in last[..n].chunks_exact(64) {
+    last[120..].copy_from_slice(&bits.to_le_bytes());
+    for block in last.chunks_exact(64) {
         let mut b = [0u8; 64];
         b.copy_from_slice(block);
         compress(&mut state, &b);

@@ -190,14 +190,8 @@ impl SeriesData {
     /// Appends in order, cutting chunks as Prometheus' head does; false (dropped) when `t` is
     /// not after the newest sample.
     #[inline]
-    fn append(
-        &mut self,
-        t: i64,
-        v: f64,
-        opts: &HeadOptions,
-        mapper: Option<(&ChunkDiskMapper, u64)>,
-    ) -> bool {
-        self.append_with(t, v, opts, Cut::Close(mapper))
+    fn append(&mut self, t: i64, v: f64, opts: &HeadOptions) -> bool {
+        self.append_with(t, v, opts, Cut::Close)
     }
 
     /// [`append`](Self::append), with what becomes of a completed chunk chosen by `cut`.
@@ -279,30 +273,19 @@ impl SeriesData {
         // The next chunk starts with room for as many bytes as the last one took.
         let room = self.open.as_ref().map_or(0, |c| c.chunk.bytes().len());
         if cut {
-            let mapper = match cut_to {
-                Cut::Close(m) => m,
-                Cut::Park(slot) => {
-                    *slot = self.open.take();
-                    None
+            match cut_to {
+                // On the heap for now: a head with a directory writes completed chunks to
+                // `chunks_head/` in batches (see `map_cuts`).
+                Cut::Close => {
+                    if let Some(c) = self.open.take() {
+                        self.closed.push(ClosedChunk {
+                            mint: c.mint,
+                            maxt: c.maxt,
+                            data: ChunkData::heap(c.chunk.into_bytes()),
+                        });
+                    }
                 }
-            };
-            if let Some(c) = self.open.take() {
-                // Completed chunks go to the memory-mapped file when there is one; if writing
-                // fails they stay on the heap (the WAL still has them).
-                let mapped = mapper.and_then(|(m, id)| {
-                    m.write(id, c.mint, c.maxt, c.chunk.bytes())
-                        .ok()
-                        .map(|(_, view)| view)
-                });
-                let data = match mapped {
-                    Some(view) => view,
-                    None => ChunkData::heap(c.chunk.into_bytes()),
-                };
-                self.closed.push(ClosedChunk {
-                    mint: c.mint,
-                    maxt: c.maxt,
-                    data,
-                });
+                Cut::Park(slot) => *slot = self.open.take(),
             }
             self.next_at = range_end(t, opts.chunk_range);
         }
@@ -340,9 +323,8 @@ fn map_cuts(m: &ChunkDiskMapper, cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)
 
 /// What [`SeriesData::append_with`] does with a chunk it completes.
 enum Cut<'a> {
-    /// Adds it to the series' closed chunks, written to the memory-mapped file when a mapper
-    /// is given.
-    Close(Option<(&'a ChunkDiskMapper, u64)>),
+    /// Adds it to the series' closed chunks, on the heap.
+    Close,
     /// Moves it into the slot for the caller to close later (grouped replay, which m-maps
     /// chunks in WAL order).
     Park(&'a mut Option<OpenChunk>),
@@ -1085,7 +1067,7 @@ impl Head {
             let cut = if mapped {
                 Cut::Park(&mut parked)
             } else {
-                Cut::Close(None)
+                Cut::Close
             };
             if d.append_with(t, v, opts, cut) {
                 if kept == 0 {
@@ -1122,6 +1104,10 @@ impl Head {
         sort: &mut BucketSort,
         out: &mut Applied,
     ) {
+        // Most buckets of a batch over many declared series are empty: no sort for them.
+        if bucket.is_empty() {
+            return;
+        }
         if shift == 0 {
             // One slot per bucket: already a group.
             if let Some(first) = bucket.first() {
@@ -1481,7 +1467,7 @@ enum ReplayMsg {
 /// [`Grouper`]), each bucket in WAL order. Reused from batch to batch.
 #[derive(Debug, Default)]
 struct GroupedSamples {
-    /// Bucket `b` holds the samples of slots `b << shift ..= (b + 1) << shift - 1`.
+    /// Bucket `b` holds the samples of slots `b << shift .. (b + 1) << shift`.
     buckets: Vec<Vec<Pending>>,
     shift: u32,
     /// Samples in the buckets.
@@ -1957,7 +1943,7 @@ impl Appender<'_> {
             }
             let mut d = s.data.lock();
             let closed = d.closed.len();
-            if d.append(t, v, &head.opts, None) {
+            if d.append(t, v, &head.opts) {
                 s.last_t.store(t, Ordering::Relaxed);
                 kept += 1;
                 mint = mint.min(t);
@@ -2010,35 +1996,27 @@ impl Appender<'_> {
         // marked logged stays so unless a WAL write fails, and a failed write counts itself
         // in `log_failures` under the lock, so a changed count means looking again.
         let failures = self.head.log_failures.load(Ordering::Acquire);
-        let maybe: Vec<&MemSeries> = self
-            .created
-            .iter()
-            .map(|s| &**s)
-            .chain(
-                self.samples
-                    .iter()
-                    .map(|(s, _, _)| &**s)
-                    .filter(|s| !s.logged.load(Ordering::Relaxed)),
-            )
-            .collect();
+        let unlogged = || -> Vec<&MemSeries> {
+            self.created
+                .iter()
+                .map(|s| &**s)
+                .chain(
+                    self.samples
+                        .iter()
+                        .map(|(s, _, _)| &**s)
+                        .filter(|s| !s.logged.load(Ordering::Relaxed)),
+                )
+                .collect()
+        };
+        let mut maybe = unlogged();
         let mut w = w.lock();
+        if self.head.log_failures.load(Ordering::Relaxed) != failures {
+            maybe = unlogged();
+        }
         let mut new_series: Vec<&MemSeries> = Vec::new();
-        if self.head.log_failures.load(Ordering::Relaxed) == failures {
-            for s in maybe {
-                if !s.logged.swap(true, Ordering::Relaxed) {
-                    new_series.push(s);
-                }
-            }
-        } else {
-            for s in &self.created {
-                if !s.logged.swap(true, Ordering::Relaxed) {
-                    new_series.push(s);
-                }
-            }
-            for (s, _, _) in &self.samples {
-                if !s.logged.load(Ordering::Relaxed) && !s.logged.swap(true, Ordering::Relaxed) {
-                    new_series.push(s);
-                }
+        for s in maybe {
+            if !s.logged.swap(true, Ordering::Relaxed) {
+                new_series.push(s);
             }
         }
         let series = if new_series.is_empty() {
@@ -2057,7 +2035,8 @@ impl Appender<'_> {
             for s in new_series {
                 s.logged.store(false, Ordering::Relaxed);
             }
-            self.head.log_failures.fetch_add(1, Ordering::Relaxed);
+            // Release: whoever reads the new count (with Acquire) also sees the flags reset.
+            self.head.log_failures.fetch_add(1, Ordering::Release);
         }
         drop(w);
         res
@@ -2094,6 +2073,14 @@ impl Drop for Appender<'_> {
 mod tests {
     use super::*;
     use lookout_model::{parse_selector, Querier, SampleIterator, SelectHints, ValueKind};
+
+    #[test]
+    fn closed_chunk_entries_stay_small() {
+        // An active series keeps its last hours of completed chunks in the head (six or
+        // more at a 15 s scrape interval): each entry counts against the per-series budget.
+        assert_eq!(size_of::<ChunkData>(), 16);
+        assert_eq!(size_of::<ClosedChunk>(), 32);
+    }
 
     fn ls(s: &str) -> Labels {
         s.parse().unwrap()

@@ -124,38 +124,69 @@ pub fn read_head_chunks(dir: &Path) -> Result<Vec<HeadChunkRecord>> {
 pub const MAX_HEAD_CHUNK_FILE: u64 = 128 * 1024 * 1024;
 
 /// The bytes of a chunk: on the heap, or inside a memory-mapped head chunk file.
+///
+/// 16 bytes, so that the list of a head series' completed chunks stays small (an active
+/// series keeps its last hours of chunks in the head).
 #[derive(Clone)]
-pub struct ChunkData(Repr);
+pub struct ChunkData {
+    owner: Arc<Backing>,
+    // The chunk's range in a mapping (head chunk files are at most 128 MiB); the whole
+    // buffer for heap bytes.
+    start: u32,
+    end: u32,
+}
 
-#[derive(Clone)]
-enum Repr {
-    Heap(Arc<[u8]>),
-    Mapped {
-        map: Arc<Mmap>,
-        start: usize,
-        end: usize,
-    },
+#[derive(Debug)]
+enum Backing {
+    Heap(Vec<u8>),
+    Mapped(Mmap),
 }
 
 impl ChunkData {
     /// Chunk bytes on the heap.
-    pub fn heap(b: impl Into<Arc<[u8]>>) -> ChunkData {
-        ChunkData(Repr::Heap(b.into()))
+    pub fn heap(b: impl Into<Vec<u8>>) -> ChunkData {
+        ChunkData {
+            owner: Arc::new(Backing::Heap(b.into())),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// A view of `start..end` of the mapped file `map`, or a heap copy of those bytes when
+    /// the range is not inside the mapping.
+    fn mapped(map: &Arc<Backing>, start: usize, end: usize, bytes: &[u8]) -> ChunkData {
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(s), Ok(e)) if s <= e && end <= map.len() => ChunkData {
+                owner: map.clone(),
+                start: s,
+                end: e,
+            },
+            _ => ChunkData::heap(bytes),
+        }
     }
 
     /// Whether the bytes live in a memory-mapped file rather than on the heap.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.0, Repr::Mapped { .. })
+        matches!(*self.owner, Backing::Mapped(_))
+    }
+}
+
+impl Backing {
+    fn len(&self) -> usize {
+        match self {
+            Backing::Heap(b) => b.len(),
+            Backing::Mapped(m) => m.len(),
+        }
     }
 }
 
 impl std::ops::Deref for ChunkData {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Heap(b) => b,
+        match &*self.owner {
+            Backing::Heap(b) => b,
             // The range was checked against the mapping's length when it was created.
-            Repr::Mapped { map, start, end } => map.get(*start..*end).unwrap_or(&[]),
+            Backing::Mapped(m) => m.get(self.start as usize..self.end as usize).unwrap_or(&[]),
         }
     }
 }
@@ -201,17 +232,34 @@ struct MapperInner {
 struct CurFile {
     no: u64,
     file: File,
-    map: Arc<Mmap>,
+    // Always `Backing::Mapped`.
+    map: Arc<Backing>,
     pos: u64,
+}
+
+/// Writes all of `b` at `offset` of `file`: a failed or partial write leaves the position
+/// the next write starts at unchanged, so what follows never lands behind stray bytes.
+fn write_at(file: &File, b: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, b, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Seek;
+        let mut f = file;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        f.write_all(b)
+    }
 }
 
 /// Maps `file` read-only.
 #[allow(unsafe_code)]
 fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     // SAFETY: the file was created by this process in a data directory it owns; it is only
-    // appended to (through `write`, which Linux keeps coherent with a shared mapping) and
-    // truncated to at least the end of the last record handed out, and every `ChunkData` reads
-    // only a range that was completely written before the view was created. As with
+    // written past the end of the last record handed out (by positioned writes, which Linux
+    // keeps coherent with a shared mapping) and truncated to at least that end, and every
+    // `ChunkData` reads only a range that was completely written before the view was created. As with
     // Prometheus, modifying the data directory from outside while it is open is not supported.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))
 }
@@ -257,7 +305,7 @@ impl ChunkDiskMapper {
         file.write_all(&header)
             .and_then(|_| file.set_len(MAX_HEAD_CHUNK_FILE))
             .map_err(|e| Error::io(&path, e))?;
-        let map = Arc::new(map_file(&file, &path)?);
+        let map = Arc::new(Backing::Mapped(map_file(&file, &path)?));
         inner.cur = Some(CurFile {
             no,
             file,
@@ -267,62 +315,9 @@ impl ChunkDiskMapper {
         Ok(())
     }
 
-    /// Appends a completed chunk; returns its reference and a view of its bytes in the file.
-    pub(crate) fn write(
-        &self,
-        series_ref: u64,
-        mint: i64,
-        maxt: i64,
-        data: &[u8],
-    ) -> Result<(u64, ChunkData)> {
-        let mut rec = Vec::with_capacity(data.len() + 40);
-        rec.extend_from_slice(&series_ref.to_be_bytes());
-        rec.extend_from_slice(&mint.to_be_bytes());
-        rec.extend_from_slice(&maxt.to_be_bytes());
-        rec.push(1);
-        let mut b = [0u8; 10];
-        let n = put_uvarint(&mut b, data.len() as u64);
-        rec.extend_from_slice(&b[..n]);
-        let data_off = rec.len();
-        rec.extend_from_slice(data);
-        let crc = crc32c::crc32c(&rec);
-        rec.extend_from_slice(&crc.to_be_bytes());
-        let mut inner = self.inner.lock();
-        let fits = inner
-            .cur
-            .as_ref()
-            .is_some_and(|c| c.pos + rec.len() as u64 <= MAX_HEAD_CHUNK_FILE);
-        if !fits {
-            self.cut(&mut inner)?;
-        }
-        let Some(cur) = inner.cur.as_mut() else {
-            return Err(Error::Config("no head chunk file"));
-        };
-        let at = cur.pos;
-        if let Err(e) = cur.file.write_all(&rec) {
-            return Err(Error::io(self.dir.join(format!("{:06}", cur.no)), e));
-        }
-        cur.pos += rec.len() as u64;
-        let start = at as usize + data_off;
-        let end = start + data.len();
-        let view = if end <= cur.map.len() {
-            ChunkData(Repr::Mapped {
-                map: cur.map.clone(),
-                start,
-                end,
-            })
-        } else {
-            ChunkData::heap(data)
-        };
-        let no = cur.no;
-        let e = inner.file_maxt.entry(no).or_insert(maxt);
-        *e = (*e).max(maxt);
-        Ok(((no << 32) | at, view))
-    }
-
-    /// [`write`](Self::write) for several chunks `(series_ref, mint, maxt, data)` in order,
-    /// with one write call per file rather than per chunk (WAL replay completes many chunks
-    /// at once). `out` gets each chunk's view, or `None` for the chunks not written (after an
+    /// Appends completed chunks `(series_ref, mint, maxt, data)` in order, with one write
+    /// call per file rather than per chunk (WAL replay and commits complete many chunks at
+    /// once), cutting a new file before one would pass [`MAX_HEAD_CHUNK_FILE`]. `out` gets each chunk's view, or `None` for the chunks not written (after an
     /// error; they stay on the caller's heap).
     pub(crate) fn write_many(
         &self,
@@ -355,7 +350,7 @@ impl ChunkDiskMapper {
             let base = cur.pos;
             buf.clear();
             placed.clear();
-            // At least one chunk per file, as `write`.
+            // At least one chunk per file.
             while let Some(&(series_ref, mint, maxt, data)) = chunks.get(i) {
                 if !placed.is_empty()
                     && base + (buf.len() + rec_len(data)) as u64 > MAX_HEAD_CHUNK_FILE
@@ -378,22 +373,15 @@ impl ChunkDiskMapper {
                 *e = (*e).max(maxt);
                 i += 1;
             }
-            if cur.file.write_all(&buf).is_err() {
+            if write_at(&cur.file, &buf, base).is_err() {
                 return;
             }
             cur.pos += buf.len() as u64;
             for &(k, off, len) in &placed {
                 let start = base as usize + off;
                 let end = start + len;
-                let view = if end <= cur.map.len() {
-                    ChunkData(Repr::Mapped {
-                        map: cur.map.clone(),
-                        start,
-                        end,
-                    })
-                } else {
-                    ChunkData::heap(buf.get(off..off + len).unwrap_or_default())
-                };
+                let bytes = buf.get(off..off + len).unwrap_or_default();
+                let view = ChunkData::mapped(&cur.map, start, end, bytes);
                 if let Some(slot) = out.get_mut(k) {
                     *slot = Some(view);
                 }

@@ -523,6 +523,17 @@ struct Cursor {
     width: u32,
 }
 
+impl Cursor {
+    /// Moves past a sample `len` bits long with delta of delta `dod` and value XOR `x`.
+    #[inline(always)]
+    fn step(&mut self, len: usize, dod: i64, x: u64) {
+        self.bit += len;
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.v ^= x;
+    }
+}
+
 /// Bits of stream that must follow a sample's start for [`decode_words`] to decode a sample
 /// of a shape it does not know from one word: such a sample is at most 101 bits (24 of time,
 /// 77 of value) and its reads end within 21 bytes of its first byte.
@@ -1320,10 +1331,7 @@ impl<'a> XorIterator<'a> {
         if c.bit + len > self.fast_lim {
             return false;
         }
-        c.bit += len;
-        c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
-        c.t = c.t.wrapping_add(c.t_delta as i64);
-        c.v ^= x;
+        c.step(len, dod, x);
         if let Some((trailing, width)) = window {
             c.trailing = trailing;
             c.width = width;
@@ -1509,18 +1517,12 @@ impl SampleIterator for XorIterator<'_> {
             a.copy_from_slice(word);
             let w = u64::from_be_bytes(a) << (c.bit & 7);
             if let Some((len, dod, x)) = fast_sample(w, c.trailing, c.width) {
-                c.bit += len;
-                c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
-                c.t = c.t.wrapping_add(c.t_delta as i64);
-                c.v ^= x;
+                c.step(len, dod, x);
                 self.read += 1;
                 return ValueKind::Float;
             }
             if let Some((len, dod, x, trailing, width)) = new_window_sample(w) {
-                c.bit += len;
-                c.t_delta = (c.t_delta as i64).wrapping_add(dod) as u64;
-                c.t = c.t.wrapping_add(c.t_delta as i64);
-                c.v ^= x;
+                c.step(len, dod, x);
                 c.trailing = trailing;
                 c.width = width;
                 self.read += 1;

@@ -296,6 +296,7 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
     let mut values: Vec<f64> = (0..labels.len()).map(|i| (i % 1000) as f64).collect();
     let refs = first_scrape(&head, labels, &mut values);
     let after_create = CountingAlloc::current();
+    let open_at_create = head.open_chunk_heap_bytes() as usize;
     // As `promtool tsdb bench write`: shards of 1,000 series ingested in parallel, in rounds
     // of 100 scrapes; here one thread per core, each owning every n-th shard.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -329,20 +330,19 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
     let cpu = process_cpu_s() - cpu0;
     let n = labels.len() as f64 * (scrapes - 1) as f64;
     let after = CountingAlloc::current();
-    let (mut chunk_bytes, mut open_bytes, mut samples) = (0usize, 0usize, 0usize);
+    let open_heap = head.open_chunk_heap_bytes() as usize;
+    let (mut chunk_bytes, mut samples) = (0usize, 0usize);
     for r in &refs {
-        let cs = head.chunks(*r).expect("series");
-        for (i, ch) in cs.iter().enumerate() {
+        for ch in head.chunks(*r).expect("series") {
             chunk_bytes += ch.data.len();
             samples += lookout_tsdb::xor_num_samples(&ch.data).unwrap_or(0);
-            if i + 1 == cs.len() {
-                open_bytes += ch.data.len();
-            }
         }
     }
     let per_series = (after_create - before) as f64 / labels.len() as f64;
+    let per_series_bare =
+        (after_create - before).saturating_sub(open_at_create) as f64 / labels.len() as f64;
     let per_series_after =
-        (after.saturating_sub(before).saturating_sub(open_bytes)) as f64 / labels.len() as f64;
+        (after.saturating_sub(before).saturating_sub(open_heap)) as f64 / labels.len() as f64;
     eprintln!(
         "head/full_workload: {} series x {scrapes} scrapes, {threads} threads: {:.2} M samples/s ({:.2} s), WAL on{}",
         labels.len(),
@@ -356,9 +356,12 @@ fn full_workload(dir: &Path, labels: &[Labels], scrapes: i64, compress: bool) {
         n / cpu / 1e6
     );
     eprintln!(
-        "head/memory: {per_series:.0} B/series after creation (incl. 128 B open-chunk buffer), \
-         {per_series_after:.0} B/series heap after {scrapes} scrapes excluding open-chunk bytes \
-         (completed chunks are m-mapped)"
+        "head/memory: {per_series:.0} B/series after creation ({per_series_bare:.0} B without \
+         the open chunk's buffer); {per_series_after:.0} B/series heap after {scrapes} scrapes \
+         ({:.1} h) without chunk bytes (completed chunks m-mapped, open chunks' {:.0} B/series \
+         of buffers not counted)",
+        (scrapes - 1) as f64 * 30.0 / 3600.0,
+        open_heap as f64 / labels.len() as f64
     );
     eprintln!(
         "head/bytes_per_sample: {:.3} ({} chunk bytes / {} samples)",

@@ -631,6 +631,23 @@ impl Head {
         }
     }
 
+    /// The heap bytes the open chunks of all series hold: the chunk bytes still on the heap
+    /// in a head with a directory, whose completed chunks are memory-mapped (their buffers'
+    /// capacity, so the room reserved for the coming samples counts too). Walks every series.
+    pub fn open_chunk_heap_bytes(&self) -> u64 {
+        let mut n = 0u64;
+        for stripe in self.by_hash.iter() {
+            for list in stripe.read().values() {
+                for s in list {
+                    if let Some(c) = &s.data.lock().open {
+                        n += c.chunk.heap_bytes() as u64;
+                    }
+                }
+            }
+        }
+        n
+    }
+
     /// The oldest sample timestamp, or `None` when empty.
     pub fn min_time(&self) -> Option<i64> {
         let t = self.min_time.load(Ordering::Relaxed);
@@ -2084,6 +2101,31 @@ mod tests {
 
     fn ls(s: &str) -> Labels {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn open_chunk_heap_bytes_counts_every_open_buffer() {
+        let head = Head::new(HeadOptions::default());
+        assert_eq!(head.open_chunk_heap_bytes(), 0);
+        let mut a = head.appender();
+        for i in 0..3 {
+            for t in 0..50 {
+                a.append(&ls(&format!("m{{i=\"{i}\"}}")), t * 15_000, t as f64 * 0.37)
+                    .unwrap();
+            }
+        }
+        a.commit().unwrap();
+        let mut len = 0;
+        for i in 0..3 {
+            let r = head.series_ref(&ls(&format!("m{{i=\"{i}\"}}"))).unwrap();
+            let cs = head.chunks(r).unwrap();
+            assert_eq!(cs.len(), 1);
+            len += cs[0].data.len() as u64;
+        }
+        // At least the bytes written, and no more than the bytes plus the room reserved
+        // ahead of them (one buffer per series).
+        let n = head.open_chunk_heap_bytes();
+        assert!(n >= len && n <= len + 3 * 256, "{n} for {len} chunk bytes");
     }
 
     #[test]

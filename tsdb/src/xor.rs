@@ -226,6 +226,12 @@ impl XorChunk {
         self.b
     }
 
+    /// The heap bytes the chunk's buffer holds (its capacity: the bytes so far and room for
+    /// more).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.b.capacity()
+    }
+
     /// The number of samples appended.
     pub fn num_samples(&self) -> usize {
         self.num as usize

@@ -299,17 +299,49 @@ impl SeriesData {
 
 /// Writes chunks completed on the heap to `chunks_head/` with one write and puts the
 /// mapped views in their place (a chunk that truncation released meanwhile is skipped).
+///
+/// Commits run concurrently, and two of them may each complete a chunk of the same series,
+/// then get here in the other order. Prometheus reads a series' chunks from `chunks_head/` in
+/// file order and throws the files away if they go back in time, so one caller at a time
+/// writes every chunk at the end of each series' list still on the heap, oldest first; a
+/// later caller finds its chunks written already.
 #[cold]
 #[inline(never)]
 fn map_cuts(m: &ChunkDiskMapper, cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)>) {
-    let chunks: Vec<(u64, i64, i64, &[u8])> = cuts
+    let _order = m.order.lock();
+    let mut series: Vec<Arc<MemSeries>> = cuts.into_iter().map(|(s, ..)| s).collect();
+    series.sort_unstable_by_key(Arc::as_ptr);
+    series.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    let mut todo: Vec<(Arc<MemSeries>, i64, i64, ChunkData)> = Vec::new();
+    for s in series {
+        let d = s.data.lock();
+        let heap = d
+            .closed
+            .iter()
+            .rev()
+            .take_while(|c| !c.data.is_mapped())
+            .count();
+        let first = d.closed.len() - heap;
+        let run: Vec<(i64, i64, ChunkData)> = d
+            .closed
+            .iter()
+            .skip(first)
+            .map(|c| (c.mint, c.maxt, c.data.clone()))
+            .collect();
+        drop(d);
+        todo.extend(
+            run.into_iter()
+                .map(|(lo, hi, data)| (s.clone(), lo, hi, data)),
+        );
+    }
+    let chunks: Vec<(u64, i64, i64, &[u8])> = todo
         .iter()
         .map(|(s, lo, hi, data)| (s.id, *lo, *hi, &data[..]))
         .collect();
     let mut views = Vec::new();
     m.write_many(&chunks, &mut views);
     drop(chunks);
-    for ((s, lo, _, _), view) in cuts.into_iter().zip(views) {
+    for ((s, lo, _, _), view) in todo.into_iter().zip(views) {
         let Some(view) = view else {
             continue;
         };
@@ -2101,6 +2133,42 @@ mod tests {
 
     fn ls(s: &str) -> Labels {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn chunks_of_a_series_reach_chunks_head_in_time_order() {
+        // Two commits each complete a chunk of one series; the later chunk's commit maps
+        // first. Both chunks must reach the file, older first, and the second call must
+        // not write them again.
+        let tmp = lookout_testkit::tempfile::tempdir().unwrap();
+        let (head, _) = Head::open(tmp.path(), HeadOptions::default()).unwrap();
+        let (s, _) = head.get_or_create(&ls("m"), None).unwrap();
+        let chunk = |from: i64| {
+            let mut c = XorChunk::new();
+            for t in from..from + 5 {
+                c.append(t, t as f64).unwrap();
+            }
+            ChunkData::heap(c.into_bytes())
+        };
+        for from in [0, 10] {
+            s.data.lock().closed.push(ClosedChunk {
+                mint: from,
+                maxt: from + 4,
+                data: chunk(from),
+            });
+        }
+        let m = head.mapper.as_ref().unwrap();
+        map_cuts(m, vec![(s.clone(), 10, 14, chunk(10))]);
+        map_cuts(m, vec![(s.clone(), 0, 4, chunk(0))]);
+        let recs = crate::head_chunks::read_head_chunks(&tmp.path().join("chunks_head")).unwrap();
+        let order: Vec<(u64, i64)> = recs.iter().map(|r| (r.series_ref, r.mint)).collect();
+        assert_eq!(order, vec![(s.id, 0), (s.id, 10)]);
+        assert!(s.data.lock().closed.iter().all(|c| c.data.is_mapped()));
+        assert_eq!(
+            head.chunks(SeriesRef(s.id)).unwrap().len(),
+            2,
+            "both chunks still there"
+        );
     }
 
     #[test]

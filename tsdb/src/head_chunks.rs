@@ -218,6 +218,9 @@ impl std::fmt::Debug for ChunkData {
 pub(crate) struct ChunkDiskMapper {
     dir: PathBuf,
     inner: Mutex<MapperInner>,
+    // Held by whoever hands chunks completed by commits to `write_many`, so that each
+    // series' chunks reach the files in time order (see `Head`'s `map_cuts`).
+    pub(crate) order: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -278,6 +281,7 @@ impl ChunkDiskMapper {
                 next_no: 1,
                 ..MapperInner::default()
             }),
+            order: Mutex::new(()),
         })
     }
 

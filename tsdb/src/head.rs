@@ -307,9 +307,8 @@ impl SeriesData {
 /// later caller finds its chunks written already.
 #[cold]
 #[inline(never)]
-fn map_cuts(m: &ChunkDiskMapper, cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)>) {
+fn map_cuts(m: &ChunkDiskMapper, mut series: Vec<Arc<MemSeries>>) {
     let _order = m.order.lock();
-    let mut series: Vec<Arc<MemSeries>> = cuts.into_iter().map(|(s, ..)| s).collect();
     series.sort_unstable_by_key(Arc::as_ptr);
     series.dedup_by(|a, b| Arc::ptr_eq(a, b));
     let mut todo: Vec<(Arc<MemSeries>, i64, i64, ChunkData)> = Vec::new();
@@ -322,17 +321,9 @@ fn map_cuts(m: &ChunkDiskMapper, cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)
             .take_while(|c| !c.data.is_mapped())
             .count();
         let first = d.closed.len() - heap;
-        let run: Vec<(i64, i64, ChunkData)> = d
-            .closed
-            .iter()
-            .skip(first)
-            .map(|c| (c.mint, c.maxt, c.data.clone()))
-            .collect();
-        drop(d);
-        todo.extend(
-            run.into_iter()
-                .map(|(lo, hi, data)| (s.clone(), lo, hi, data)),
-        );
+        for c in d.closed.iter().skip(first) {
+            todo.push((s.clone(), c.mint, c.maxt, c.data.clone()));
+        }
     }
     let chunks: Vec<(u64, i64, i64, &[u8])> = todo
         .iter()
@@ -1980,7 +1971,8 @@ impl Appender<'_> {
         // Chunks completed meanwhile go to the heap first (so they stay visible) and to
         // `chunks_head/` afterwards, all with one write.
         let mapped = head.mapper.is_some();
-        let mut cuts: Vec<(Arc<MemSeries>, i64, i64, ChunkData)> = Vec::new();
+        // The series that completed a chunk (written to `chunks_head/` after the loop).
+        let mut cuts: Vec<Arc<MemSeries>> = Vec::new();
         // Draining releases each series' reference right after its append, while its cache
         // line is still at hand, rather than in a second pass over the batch. The series a
         // few samples ahead is read early, so its lock word is in cache when its turn comes.
@@ -1999,11 +1991,8 @@ impl Appender<'_> {
                 maxt = maxt.max(t);
             }
             if mapped && d.closed.len() > closed {
-                let cut = d.closed.last().map(|c| (c.mint, c.maxt, c.data.clone()));
                 drop(d);
-                if let Some((lo, hi, data)) = cut {
-                    cuts.push((s, lo, hi, data));
-                }
+                cuts.push(s);
             }
         }
         drop(batch);
@@ -2158,8 +2147,9 @@ mod tests {
             });
         }
         let m = head.mapper.as_ref().unwrap();
-        map_cuts(m, vec![(s.clone(), 10, 14, chunk(10))]);
-        map_cuts(m, vec![(s.clone(), 0, 4, chunk(0))]);
+        // The commit that completed the later chunk first, then the other.
+        map_cuts(m, vec![s.clone()]);
+        map_cuts(m, vec![s.clone()]);
         let recs = crate::head_chunks::read_head_chunks(&tmp.path().join("chunks_head")).unwrap();
         let order: Vec<(u64, i64)> = recs.iter().map(|r| (r.series_ref, r.mint)).collect();
         assert_eq!(order, vec![(s.id, 0), (s.id, 10)]);

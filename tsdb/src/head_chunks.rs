@@ -130,8 +130,8 @@ pub const MAX_HEAD_CHUNK_FILE: u64 = 128 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ChunkData {
     owner: Arc<Backing>,
-    // The chunk's range in a mapping (head chunk files are at most 128 MiB); the whole
-    // buffer for heap bytes.
+    // The chunk's range in a mapping (head chunk files are at most 128 MiB); unused for
+    // heap bytes, which are the whole buffer.
     start: u32,
     end: u32,
 }
@@ -262,8 +262,9 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
     // SAFETY: the file was created by this process in a data directory it owns; it is only
     // written past the end of the last record handed out (by positioned writes, which Linux
     // keeps coherent with a shared mapping) and truncated to at least that end, and every
-    // `ChunkData` reads only a range that was completely written before the view was created. As with
-    // Prometheus, modifying the data directory from outside while it is open is not supported.
+    // `ChunkData` reads only a range that was completely written before the view was
+    // created. As with Prometheus, modifying the data directory from outside while it is open
+    // is not supported.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))
 }
 
